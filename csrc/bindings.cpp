@@ -1,0 +1,213 @@
+// The whole C++ -> Python surface of pydl._C, as one flat table.
+//
+// Every entry point here takes core Tensors (TensorImpl in Python), checks
+// its arguments in the op layer, and releases the GIL while kernels run.
+// Autograd, modules and the public API live in Python (pydl/).
+#include <omp.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/interop.h"
+#include "core/ops.h"
+#include "core/tensor.h"
+#include "cpu/kernels.h"
+
+namespace py = pybind11;
+using namespace pydl;
+using nogil = py::call_guard<py::gil_scoped_release>;
+
+static py::tuple to_tuple(const Shape& s) {
+  py::tuple t(s.size());
+  for (size_t i = 0; i < s.size(); ++i) t[i] = s[i];
+  return t;
+}
+
+static py::object item_of(const Tensor& t) {
+  PYDL_CHECK(t.numel() == 1, RuntimeError, "a Tensor with ", t.numel(),
+             " elements cannot be converted to Scalar");
+  check_cpu(t, "item");
+  switch (t.dtype) {
+    case DType::Float32: return py::float_(*t.data<float>());
+    case DType::Float64: return py::float_(*t.data<double>());
+    case DType::Int64: return py::int_(*t.data<int64_t>());
+    case DType::Bool: default: return py::bool_(*t.data<bool>());
+  }
+}
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "pydl tensor core: storage, views, and one checked entry point per kernel family";
+
+  // Exceptions: our C++ types -> the Python types PyTorch raises.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const pydl::ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const pydl::TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const pydl::IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const pydl::NotImplementedError& e) {
+      PyErr_SetString(PyExc_NotImplementedError, e.what());
+    } catch (const std::bad_alloc&) {
+      PyErr_SetString(PyExc_MemoryError, "out of memory");
+    }
+  });
+
+  py::enum_<DType>(m, "DType")
+      .value("float32", DType::Float32).value("float64", DType::Float64)
+      .value("int64", DType::Int64).value("bool", DType::Bool);
+  py::enum_<UnaryOp>(m, "UnaryOp")
+      .value("neg", UnaryOp::Neg).value("exp", UnaryOp::Exp).value("log", UnaryOp::Log)
+      .value("sqrt", UnaryOp::Sqrt).value("rsqrt", UnaryOp::Rsqrt).value("abs", UnaryOp::Abs)
+      .value("sign", UnaryOp::Sign).value("square", UnaryOp::Square)
+      .value("reciprocal", UnaryOp::Reciprocal).value("sin", UnaryOp::Sin).value("cos", UnaryOp::Cos)
+      .value("log1p", UnaryOp::Log1p).value("expm1", UnaryOp::Expm1)
+      .value("sigmoid", UnaryOp::Sigmoid).value("tanh", UnaryOp::Tanh).value("relu", UnaryOp::Relu)
+      .value("leaky_relu", UnaryOp::LeakyRelu).value("elu", UnaryOp::Elu).value("selu", UnaryOp::Selu)
+      .value("gelu_erf", UnaryOp::GeluErf).value("gelu_tanh", UnaryOp::GeluTanh)
+      .value("silu", UnaryOp::Silu).value("softplus", UnaryOp::Softplus)
+      .value("clamp", UnaryOp::Clamp).value("clamp_min", UnaryOp::ClampMin)
+      .value("clamp_max", UnaryOp::ClampMax).value("floor", UnaryOp::Floor)
+      .value("ceil", UnaryOp::Ceil).value("round", UnaryOp::Round).value("trunc", UnaryOp::Trunc)
+      .value("pow_scalar", UnaryOp::PowScalar).value("rpow_scalar", UnaryOp::RPowScalar);
+  py::enum_<UnaryGradOp>(m, "UnaryGradOp")
+      .value("exp", UnaryGradOp::Exp).value("log", UnaryGradOp::Log).value("sqrt", UnaryGradOp::Sqrt)
+      .value("rsqrt", UnaryGradOp::Rsqrt).value("abs", UnaryGradOp::Abs)
+      .value("reciprocal", UnaryGradOp::Reciprocal).value("sin", UnaryGradOp::Sin)
+      .value("cos", UnaryGradOp::Cos).value("log1p", UnaryGradOp::Log1p)
+      .value("expm1", UnaryGradOp::Expm1).value("sigmoid", UnaryGradOp::Sigmoid)
+      .value("tanh", UnaryGradOp::Tanh).value("relu", UnaryGradOp::Relu)
+      .value("leaky_relu", UnaryGradOp::LeakyRelu).value("elu", UnaryGradOp::Elu)
+      .value("selu", UnaryGradOp::Selu).value("gelu_erf", UnaryGradOp::GeluErf)
+      .value("gelu_tanh", UnaryGradOp::GeluTanh).value("silu", UnaryGradOp::Silu)
+      .value("softplus", UnaryGradOp::Softplus).value("clamp", UnaryGradOp::Clamp)
+      .value("pow_scalar", UnaryGradOp::PowScalar).value("rpow_scalar", UnaryGradOp::RPowScalar);
+  py::enum_<BinaryOp>(m, "BinaryOp")
+      .value("add", BinaryOp::Add).value("sub", BinaryOp::Sub).value("mul", BinaryOp::Mul)
+      .value("div", BinaryOp::Div).value("pow", BinaryOp::Pow).value("maximum", BinaryOp::Maximum)
+      .value("minimum", BinaryOp::Minimum).value("atan2", BinaryOp::Atan2)
+      .value("remainder", BinaryOp::Remainder).value("floor_divide", BinaryOp::FloorDiv)
+      .value("logical_and", BinaryOp::LogicalAnd).value("logical_or", BinaryOp::LogicalOr)
+      .value("logical_xor", BinaryOp::LogicalXor);
+  py::enum_<CompareOp>(m, "CompareOp")
+      .value("eq", CompareOp::Eq).value("ne", CompareOp::Ne).value("lt", CompareOp::Lt)
+      .value("le", CompareOp::Le).value("gt", CompareOp::Gt).value("ge", CompareOp::Ge);
+  py::enum_<ReduceOp>(m, "ReduceOp")
+      .value("sum", ReduceOp::Sum).value("max", ReduceOp::Max).value("min", ReduceOp::Min)
+      .value("prod", ReduceOp::Prod);
+
+  py::class_<Tensor>(m, "TensorImpl")
+      .def_property_readonly("shape", [](const Tensor& t) { return to_tuple(t.shape); })
+      .def_property_readonly("strides", [](const Tensor& t) { return to_tuple(t.strides); })
+      .def_property_readonly("offset", [](const Tensor& t) { return t.offset; })
+      .def_property_readonly("dtype", [](const Tensor& t) { return t.dtype; })
+      .def_property_readonly("device", [](const Tensor& t) { return t.device().str(); })
+      .def_property_readonly("ndim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()); })
+      .def("storage_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage->data); })
+      .def("storage_nbytes", [](const Tensor& t) { return t.storage->nbytes; })
+      .def("item", &item_of);
+
+  // Creation
+  m.def("empty", [](const Shape& s, DType d) { return empty(s, d); });
+  m.def("full", [](const Shape& s, double v, DType d) { return full(s, v, d); });
+  m.def("arange", &arange);
+  m.def("linspace", &linspace);
+  m.def("manual_seed", &manual_seed);
+  m.def("initial_seed", &initial_seed);
+  m.def("get_rng_state", [](){ auto v = get_rng_state(); return py::bytes(reinterpret_cast<const char*>(v.data()), v.size()); });
+  m.def("set_rng_state", [](py::bytes b) { std::string s = b; set_rng_state(std::vector<uint8_t>(s.begin(), s.end())); });
+  m.def("rand", &pydl::rand, nogil());
+  m.def("randn", &randn, nogil());
+  m.def("randint", &randint, nogil());
+  m.def("randperm", &randperm, nogil());
+  m.def("bernoulli", &bernoulli, nogil());
+  m.def("uniform_", [](Tensor& t, double a, double b) { uniform_(t, a, b); }, nogil());
+  m.def("normal_", [](Tensor& t, double a, double b) { normal_(t, a, b); }, nogil());
+
+  // Views (share storage)
+  m.def("as_strided", &as_strided);
+  m.def("view", &view);
+  m.def("reshape", &reshape, nogil());
+  m.def("permute", &permute);
+  m.def("transpose", &transpose);
+  m.def("expand", &expand);
+  m.def("squeeze", &squeeze);
+  m.def("unsqueeze", &unsqueeze);
+  m.def("slice", &slice);
+  m.def("select", &pydl::select);
+  m.def("diagonal", &diagonal);
+
+  // Copies and indexing
+  m.def("contiguous", &contiguous, nogil());
+  m.def("clone", &pydl::clone, nogil());
+  m.def("to_dtype", &to_dtype, nogil());
+  m.def("copy_", [](Tensor& d, const Tensor& s) { copy_(d, s); }, nogil());
+  m.def("cat", &cat, nogil());
+  m.def("index_select", &index_select, nogil());
+  m.def("index_add", &index_add, nogil());
+  m.def("gather", &gather, nogil());
+  m.def("scatter_add", &scatter_add, nogil());
+  m.def("masked_fill", &masked_fill, nogil());
+
+  // Interop
+  m.def("from_numpy", &from_numpy);
+  m.def("to_numpy", &to_numpy);
+  m.def("to_dlpack", &to_dlpack);
+  m.def("from_dlpack", &from_dlpack);
+
+  // Elementwise
+  m.def("unary", &unary, nogil(), py::arg("op"), py::arg("x"), py::arg("p0") = 0.0, py::arg("p1") = 0.0);
+  m.def("unary_", [](UnaryOp op, Tensor& x, double p0, double p1) { unary_(op, x, p0, p1); }, nogil(),
+        py::arg("op"), py::arg("x"), py::arg("p0") = 0.0, py::arg("p1") = 0.0);
+  m.def("unary_grad",
+        [](UnaryGradOp op, const Tensor& dy, std::optional<Tensor> x, std::optional<Tensor> y,
+           double p0, double p1) {
+          return unary_grad(op, dy, x ? *x : Tensor(), y ? *y : Tensor(), p0, p1);
+        },
+        nogil(), py::arg("op"), py::arg("dy"), py::arg("x"), py::arg("y"), py::arg("p0") = 0.0,
+        py::arg("p1") = 0.0);
+  m.def("binary", &binary, nogil());
+  m.def("binary_", [](BinaryOp op, Tensor& a, const Tensor& b) { binary_(op, a, b); }, nogil());
+  m.def("compare", &compare, nogil());
+  m.def("where", &where, nogil());
+  m.def("logical_not", &logical_not, nogil());
+
+  // Reductions
+  m.def("reduce",
+        [](ReduceOp op, const Tensor& x, const Shape& dims, bool keepdim, bool with_indices) {
+          Tensor idx;
+          Tensor v = reduce(op, x, dims, keepdim, with_indices ? &idx : nullptr, nullptr);
+          return std::make_pair(v, idx);
+        },
+        nogil());
+  m.def("mean", &mean, nogil());
+  m.def("var", &var, nogil());
+  m.def("sum_to_shape", &sum_to_shape, nogil());
+  m.def("argmax", &argmax, nogil());
+
+  // Matmul
+  m.def("matmul", &matmul, nogil());
+  m.def("gemm_variants", &gemm_variants);
+  m.def("set_gemm_variant", &set_gemm_variant);
+  m.def("gemm_variant", &gemm_variant);
+
+  // Machine
+  m.def("isa", [] { return std::string(cpu::kernels().isa); });
+  m.def("available_isas", [] {
+    int n = 0;
+    const char* const* names = cpu::available_isas(&n);
+    std::vector<std::string> r(names, names + n);
+    return r;
+  });
+  m.def("set_isa", [](const std::string& s) { cpu::set_isa(s.c_str()); });
+  m.def("set_num_threads", [](int n) {
+    PYDL_CHECK(n > 0, RuntimeError, "set_num_threads expects a positive integer, got ", n);
+    omp_set_num_threads(n);
+  });
+  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+}

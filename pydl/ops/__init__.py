@@ -1,0 +1,1 @@
+"""Differentiable ops, one module per kernel family (mirrors csrc/cpu/)."""
