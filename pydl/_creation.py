@@ -40,17 +40,19 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         return _finish(t, requires_grad)
     if hasattr(data, "__dlpack__") and type(data).__module__.startswith("torch"):
         data = data.detach().cpu().numpy()
+    if isinstance(data, np.generic):  # numpy scalars keep their dtype, as in torch
+        data = np.asarray(data)
     if isinstance(data, np.ndarray):
         arr = data
         inferred = D.from_numpy_dtype(arr.dtype)
     else:
         try:
             arr = np.array(data)
-        except ValueError as e:
-            raise ValueError(f"could not build a tensor from the given data: {e}") from None
+        except ValueError as e:  # ragged nesting
+            raise ValueError(f"could not build a tensor: the nested sequences have different lengths ({e})") from None
         if arr.dtype == object:
-            raise ValueError("could not build a tensor: the data is ragged (sequences of different lengths) or "
-                             "holds values that are not numbers")
+            raise TypeError(f"Could not infer dtype of {type(arr.flat[0]).__name__ if arr.size else 'object'}: "
+                            "tensor data must be numbers, bools or nested sequences of them")
         if arr.dtype.kind in "US":
             raise TypeError("new(): invalid data type 'str'")
         if arr.dtype.kind == "c":
@@ -58,7 +60,7 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         # Python floats become float32 (PyTorch's default dtype), ints int64.
         inferred = D.float32 if arr.dtype.kind == "f" else D.from_numpy_dtype(arr.dtype)
     dtype = dtype or inferred
-    arr = np.ascontiguousarray(arr, dtype=dtype.numpy)
+    arr = np.asarray(arr, dtype=dtype.numpy, order="C")  # (ascontiguousarray would make 0-d 1-d)
     impl = _C.clone(_C.from_numpy(arr)) if arr.size else _C.empty(list(arr.shape), dtype._c)
     return _finish(Tensor._wrap(impl), requires_grad)
 

@@ -68,7 +68,7 @@ def _inplace(out_of_place, fast_binary=None):
     def method(self, *args, **kwargs):
         others = [a for a in args if isinstance(a, Tensor)]
         if is_grad_enabled() and (self.requires_grad or any(a.requires_grad for a in others)):
-            return self._inplace_result(out_of_place(self, *args, **kwargs))
+            return self._inplace_result(out_of_place(self._snapshot(), *args, **kwargs))
         self._check_inplace()
         if fast_binary is not None and len(args) == 1 and not kwargs:
             other = E.as_tensor(args[0], self)

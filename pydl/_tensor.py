@@ -204,6 +204,15 @@ class Tensor:
         if is_grad_enabled() and self._requires_grad and self.grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
 
+    def _snapshot(self):
+        """A copy of self's data with self's place in the graph: what an
+        in-place op under autograd computes from, so the ops it records save
+        the old value, not the storage about to be overwritten."""
+        self._check_inplace()
+        s = Tensor._wrap(_C.clone(self._impl))
+        s._requires_grad, s.grad_fn, s._output_nr = self._requires_grad, self.grad_fn, self._output_nr
+        return s
+
     def _inplace_result(self, result):
         """Makes an out-of-place result the new value of self (for in-place ops
         on tensors in the autograd graph): data copied in, history rebased."""
@@ -228,7 +237,7 @@ class Tensor:
     def tolist(self):
         if self.ndim == 0:
             return self.item()
-        return self.numpy().tolist()
+        return _C.to_numpy(self._impl).tolist()
 
     def numpy(self, force=False):
         if self.requires_grad and not force:

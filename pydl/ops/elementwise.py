@@ -571,7 +571,7 @@ def gelu(x, approximate="none"):
         return GeluErf.apply(_float_in(x))
     if approximate == "tanh":
         return GeluTanh.apply(_float_in(x))
-    raise ValueError(f"approximate argument must be either none or tanh, got {approximate!r}")
+    raise RuntimeError(f"approximate argument must be either none or tanh, got {approximate!r}")
 
 
 def softplus(x, beta=1.0, threshold=20.0):

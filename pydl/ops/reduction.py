@@ -3,6 +3,7 @@
 Kernels in csrc/cpu/reduce.cpp; float32 sums accumulate in SIMD lanes over
 blocks and combine blocks in double, so long rows stay accurate.
 """
+import builtins
 import math
 import numbers
 
@@ -77,7 +78,7 @@ class Var(Function):
     def forward(ctx, x, dims, correction, keepdim):
         ctx.dims, ctx.keepdim = dims, keepdim
         n = x.numel() if not dims else math.prod(x.shape[d] for d in dims) if x.ndim else 1
-        ctx.denom = max(0.0, n - correction)
+        ctx.denom = builtins.max(0.0, n - correction)
         ctx.save_for_backward(x)
         return Tensor._wrap(_C.var(x._impl, dims, float(correction), keepdim))
 
@@ -106,9 +107,30 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return Var.apply(x, _dims(dim, x.ndim), _correction(correction, unbiased), keepdim)
 
 
+class Std(Function):
+    """sqrt(var): its own op so that a zero std gets gradient 0, not inf * 0
+    (PyTorch's std_backward masks the same way)."""
+
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim):
+        v = Var.forward(ctx, x, dims, correction, keepdim)
+        s = Tensor._wrap(_C.unary(_C.UnaryOp.sqrt, v._impl))
+        ctx.std = s
+        return s
+
+    @staticmethod
+    def backward(ctx, g):
+        s = ctx.std._impl
+        zero = _C.full([], 0.0, g.dtype._c)
+        gv = _C.where(_C.compare(CMP.eq, s, zero), zero,
+                      _C.binary(B.div, g._impl, _C.binary(B.mul, s, _C.full([], 2.0, g.dtype._c))))
+        return Var.backward(ctx, Tensor._wrap(gv))
+
+
 def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    from .elementwise import sqrt
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    return Std.apply(x, _dims(dim, x.ndim), _correction(correction, unbiased), keepdim)
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -248,9 +270,13 @@ def logsumexp(x, dim, keepdim=False):
     (detached: the result does not depend on it), so large inputs don't overflow."""
     from .elementwise import exp, log, sub, add, where
     dims = _dims(dim, x.ndim)
+    if x.numel() == 0:  # the log of an empty sum: -inf, as in PyTorch
+        return add(sum(x, dims, keepdim), -math.inf)
     m = amax(x.detach(), dims, keepdim=True)
-    # An all -inf slice has max -inf; shift by 0 there to avoid inf - inf.
-    m = where(m == -math.inf, 0.0, m) if x.dtype.is_floating_point else m
+    # An infinite max (all -inf slice, or a +inf element): shift by 0 there to
+    # avoid inf - inf; the sum then gives -inf or inf by itself.
+    if x.dtype.is_floating_point:
+        m = where((m == math.inf) | (m == -math.inf), 0.0, m)
     s = log(sum(exp(sub(x, m)), dims, keepdim=True))
     out = add(s, m)
     if not keepdim:
@@ -259,10 +285,31 @@ def logsumexp(x, dim, keepdim=False):
     return out
 
 
+class Norm2(Function):
+    """Euclidean norm; at a zero vector the gradient is 0 (PyTorch's choice),
+    not the 0/0 the chain rule through sqrt would give."""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.dims, ctx.keepdim = dims, keepdim
+        sq = _C.reduce(R.sum, _C.binary(B.mul, x._impl, x._impl), dims, keepdim, False)[0]
+        n = Tensor._wrap(_C.unary(_C.UnaryOp.sqrt, sq))
+        ctx.save_for_backward(x, n)
+        return n
+
+    @staticmethod
+    def backward(ctx, g):
+        x, n = ctx.saved_tensors
+        zero = _C.full([], 0.0, g.dtype._c)
+        scale = _C.where(_C.compare(CMP.eq, n._impl, zero), zero, _C.binary(B.div, g._impl, n._impl))
+        sb = _expand_back(Tensor._wrap(scale), ctx.in_shapes[0], ctx.dims, ctx.keepdim)
+        return Tensor._wrap(_C.binary(B.mul, x._impl, sb)), None, None
+
+
 def norm(x, p="fro", dim=None, keepdim=False):
-    from .elementwise import abs as _abs, pow as _pow, sqrt
+    from .elementwise import abs as _abs, pow as _pow
     if p in ("fro", 2, 2.0):
-        return sqrt(sum(x * x, dim, keepdim))
+        return Norm2.apply(x, _dims(dim, x.ndim), keepdim)
     if p in (1, 1.0):
         return sum(_abs(x), dim, keepdim)
     if p in (math.inf, float("inf")):
