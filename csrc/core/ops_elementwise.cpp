@@ -77,6 +77,9 @@ Tensor unary_grad(UnaryGradOp op, const Tensor& dy_in, const Tensor& x_in, const
   PYDL_CHECK(dy_in.shape == ref.shape, RuntimeError, "unary_grad: gradient shape ",
              shape_str(dy_in.shape), " does not match ", shape_str(ref.shape));
   PYDL_CHECK(is_floating(ref.dtype), RuntimeError, "unary_grad: expected a floating tensor");
+  PYDL_CHECK(!(x_in.storage && y_in.storage) || (x_in.shape == y_in.shape && x_in.dtype == y_in.dtype),
+             RuntimeError, "unary_grad: x ", shape_str(x_in.shape), " and y ", shape_str(y_in.shape),
+             " must match");
   Tensor dy = contiguous(dy_in.dtype == ref.dtype ? dy_in : to_dtype(dy_in, ref.dtype));
   Tensor x = x_in.storage ? contiguous(x_in) : Tensor();
   Tensor y = y_in.storage ? contiguous(y_in) : Tensor();

@@ -515,6 +515,14 @@ Tensor index_add(const Shape& shape, int64_t d, const Tensor& index, const Tenso
   }
   d = wrap_dim(d, static_cast<int64_t>(shape.size()));
   const int64_t n = shape[d];
+  PYDL_CHECK(index.dim() <= 1, IndexError, "index_add_(): Index is supposed to be a vector");
+  PYDL_CHECK(src.dim() == static_cast<int64_t>(shape.size()), RuntimeError,
+             "index_add_(): source ", shape_str(src.shape), " and self ", shape_str(shape),
+             " must have the same number of dimensions");
+  for (int64_t k = 0; k < src.dim(); ++k)
+    PYDL_CHECK(k == d ? src.shape[k] == index.numel() : src.shape[k] == shape[k], RuntimeError,
+               "index_add_(): source ", shape_str(src.shape), " does not match self ", shape_str(shape),
+               " with ", index.numel(), " indices along dim ", d);
   Tensor idx = contiguous(index);
   const int64_t* ip = idx.data<int64_t>();
   Tensor s = contiguous(src);
@@ -546,7 +554,7 @@ Tensor index_add(const Shape& shape, int64_t d, const Tensor& index, const Tenso
 Tensor gather(const Tensor& t, int64_t d, const Tensor& index) {
   check_index_tensor(index, "gather");
   d = wrap_dim(d, t.dim());
-  PYDL_CHECK(index.dim() == t.dim() || (t.dim() == 0 && index.dim() <= 1), RuntimeError,
+  PYDL_CHECK(index.dim() == t.dim(), RuntimeError,
              "Index tensor must have the same number of dimensions as input tensor");
   for (int64_t k = 0; k < index.dim(); ++k)
     PYDL_CHECK(k == d || index.shape[k] <= t.shape[k], RuntimeError, "Size does not match at dimension ",
@@ -590,6 +598,12 @@ Tensor scatter_add(const Shape& shape, int64_t d, const Tensor& index, const Ten
   Tensor s = contiguous(src);
   PYDL_CHECK(idx.shape == s.shape, RuntimeError, "scatter_add: index ", shape_str(idx.shape),
              " and src ", shape_str(s.shape), " must have the same shape");
+  PYDL_CHECK(idx.dim() == nd, RuntimeError,
+             "Index tensor must have the same number of dimensions as self tensor");
+  for (int64_t k = 0; k < idx.dim() && nd > 0; ++k)
+    PYDL_CHECK(k == d || idx.shape[k] <= shape[k], RuntimeError, "Size does not match at dimension ", k,
+               " expected index ", shape_str(idx.shape), " to be smaller than self ", shape_str(shape),
+               " apart from dimension ", d);
   const int64_t n = nd ? shape[d] : 1;
   const int64_t* ip = idx.data<int64_t>();
   Shape cs = contiguous_strides(idx.shape);
