@@ -115,7 +115,9 @@ PYBIND11_MODULE(_C, m) {
   // Creation
   m.def("empty", [](const Shape& s, DType d) { return empty(s, d); });
   m.def("full", [](const Shape& s, double v, DType d) { return full(s, v, d); });
+  m.def("full_i64", &full_i64);
   m.def("arange", &arange);
+  m.def("arange_i64", &arange_i64);
   m.def("linspace", &linspace);
   m.def("manual_seed", &manual_seed);
   m.def("initial_seed", &initial_seed);

@@ -59,10 +59,11 @@ def numel(x):
 
 
 def broadcast_shapes(*shapes):
+    import builtins
     out = []
     for s in shapes:
         s = list(s)
-        n = max(len(out), len(s))
+        n = builtins.max(len(out), len(s))
         a = [1] * (n - len(out)) + out
         b = [1] * (n - len(s)) + s
         res = []

@@ -8,6 +8,16 @@ from . import _dtype as D
 from ._tensor import Tensor, _as_shape
 
 
+def full_impl(shape, value, dtype):
+    """A C++ tensor filled with a Python scalar; int64 values are passed as
+    integers (a double would round those beyond 2**53)."""
+    if dtype is D.int64 and isinstance(value, int) and not isinstance(value, bool):
+        if not -(2 ** 63) <= value < 2 ** 63:
+            raise RuntimeError(f"value cannot be converted to type int64 without overflow: {value}")
+        return _C.full_i64(list(shape), value)
+    return _C.full(list(shape), float(value), dtype._c)
+
+
 def _check_device(device):
     if device is None:
         return
@@ -123,7 +133,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     dtype = D.as_dtype(dtype)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _finish(Tensor._wrap(_C.full(_as_shape((size,)), float(fill_value), dtype._c)), requires_grad)
+    return _finish(Tensor._wrap(full_impl(_as_shape((size,)), fill_value, dtype)), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
@@ -131,9 +141,10 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
     if end is None:
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if dtype is None:
-        dtype = D.int64 if all(isinstance(v, numbers.Integral) for v in vals) else D.float32
-    dtype = D.as_dtype(dtype)
+    all_int = all(isinstance(v, numbers.Integral) for v in vals)
+    dtype = D.as_dtype(dtype) or (D.int64 if all_int else D.float32)
+    if all_int and dtype is D.int64:
+        return _finish(Tensor._wrap(_C.arange_i64(int(vals[0]), int(vals[1]), int(vals[2]))), requires_grad)
     return _finish(Tensor._wrap(_C.arange(float(vals[0]), float(vals[1]), float(vals[2]), dtype._c)),
                    requires_grad)
 

@@ -113,7 +113,8 @@ Tensor.clamp_max_ = _inplace(lambda x, m: E.clamp(x, max=m))
 def _fill_(self, value):
     self._check_inplace()
     v = value.item() if isinstance(value, Tensor) else value
-    _C.copy_(self._impl, _C.full([], float(v), self.dtype._c))
+    from ._creation import full_impl
+    _C.copy_(self._impl, full_impl([], v, self.dtype))
     self._bump_version()
     return self
 

@@ -24,6 +24,30 @@ Tensor full(const Shape& shape, double value, DType dtype, Device device) {
 
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
 
+// int64 values beyond 2^53 do not survive a trip through double.
+Tensor full_i64(const Shape& shape, int64_t value) {
+  Tensor t = empty(shape, DType::Int64);
+  int64_t* p = t.data<int64_t>();
+  const int64_t n = t.numel();
+#pragma omp parallel for if (n > (1 << 18))
+  for (int64_t i = 0; i < n; ++i) p[i] = value;
+  return t;
+}
+
+Tensor arange_i64(int64_t start, int64_t end, int64_t step) {
+  PYDL_CHECK(step != 0, RuntimeError, "step must be nonzero");
+  PYDL_CHECK((step > 0 && end >= start) || (step < 0 && end <= start), RuntimeError,
+             "upper bound and larger bound inconsistent with step sign");
+  // Count in 128 bits: end - start may overflow int64.
+  __int128 span = static_cast<__int128>(end) - start;
+  __int128 n = (span + step + (step > 0 ? -1 : 1)) / step;
+  PYDL_CHECK(n < (static_cast<__int128>(1) << 50), RuntimeError, "arange: too many elements");
+  Tensor t = empty({static_cast<int64_t>(n)}, DType::Int64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) p[i] = start + i * step;
+  return t;
+}
+
 Tensor arange(double start, double end, double step, DType dtype) {
   PYDL_CHECK(step != 0, RuntimeError, "step must be nonzero");
   PYDL_CHECK(std::isfinite(start) && std::isfinite(end), RuntimeError,

@@ -178,7 +178,7 @@ static Shape infer_size(Shape shape, int64_t numel) {
 // among themselves can be re-split freely.
 static bool view_strides(const Tensor& t, const Shape& shape, Shape& out) {
   out.assign(shape.size(), 0);
-  if (t.numel() == 0) {
+  if (t.numel() == 0 || t.dim() == 0) {  // nothing to preserve: any layout is a view
     out = contiguous_strides(shape);
     return true;
   }

@@ -66,6 +66,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b);
 Tensor empty(const Shape& shape, DType dtype, Device device = {});
 Tensor full(const Shape& shape, double value, DType dtype, Device device = {});
 Tensor scalar_tensor(double value, DType dtype);
+Tensor full_i64(const Shape& shape, int64_t value);
+Tensor arange_i64(int64_t start, int64_t end, int64_t step);
 Tensor arange(double start, double end, double step, DType dtype);
 Tensor linspace(double start, double end, int64_t steps, DType dtype);
 

@@ -48,8 +48,8 @@ def as_tensor(x, other=None):
     if isinstance(x, (numbers.Number,)) or (hasattr(x, "dtype") and getattr(x, "ndim", 1) == 0):
         if hasattr(x, "item") and not isinstance(x, numbers.Number):
             x = x.item()
-        dt = scalar_dtype(x, other)
-        return Tensor._wrap(_C.full([], float(x) if not isinstance(x, bool) else float(x), dt._c))
+        from .._creation import full_impl
+        return Tensor._wrap(full_impl([], x, scalar_dtype(x, other)))
     raise TypeError(f"expected a Tensor or a number, got {type(x).__name__}")
 
 
@@ -357,12 +357,16 @@ def pow(a, b):  # noqa: A001
                 if not a.dtype.is_floating_point:
                     return Tensor._wrap(_C.binary(B.pow, a._impl, as_tensor(b, a)._impl))
                 return PowScalar.apply(a, float(b))
+            if isinstance(b, numbers.Integral):
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
             a = a.to(D.float32)
             return PowScalar.apply(a, float(b))
     if not isinstance(a, Tensor) and isinstance(b, Tensor):
         if isinstance(a, numbers.Number) and b.dtype.is_floating_point and float(a) >= 0:
             return RPowScalar.apply(b, float(a))
     a, b = _pair(a, b)
+    if not a.dtype.is_floating_point and not b.dtype.is_floating_point and a.dtype is not D.bool_:
+        return Tensor._wrap(_C.binary(B.pow, a._impl, b._impl))  # raises on negative exponents
     return Pow.apply(a, b)
 
 
@@ -542,10 +546,13 @@ def clamp(x, min=None, max=None):  # noqa: A002
     if not x.dtype.is_floating_point:
         if (min is not None and isinstance(min, float)) or (max is not None and isinstance(max, float)):
             x = x.to(D.float32)
-        else:
-            lo = min if min is not None else -(2 ** 62)
-            hi = max if max is not None else 2 ** 62
-            return Tensor._wrap(_C.unary(U.clamp, x._impl, float(lo), float(hi)))
+        else:  # exact int64 bounds: compare with int64 scalars, not doubles
+            out = x
+            if min is not None:
+                out = maximum(out, min)
+            if max is not None:
+                out = minimum(out, max)
+            return out
     lo = float(min) if min is not None else -_INF
     hi = float(max) if max is not None else _INF
     return Clamp.apply(x, lo, hi)

@@ -219,11 +219,18 @@ def amin(x, dim=(), keepdim=False):
     return Amax.apply(x, R.min, _dims(dim if dim != () else None, x.ndim), keepdim)
 
 
+def _no_bool(x, name):
+    if x.dtype is D.bool_:
+        raise RuntimeError(f'"{name}_cpu" not implemented for \'Bool\'')
+
+
 def argmax(x, dim=None, keepdim=False):
+    _no_bool(x, "argmax")
     return Tensor._wrap(_C.argmax(x._impl, 0 if dim is None else dim, dim is not None, keepdim, True))
 
 
 def argmin(x, dim=None, keepdim=False):
+    _no_bool(x, "argmin")
     return Tensor._wrap(_C.argmax(x._impl, 0 if dim is None else dim, dim is not None, keepdim, False))
 
 

@@ -532,8 +532,14 @@ def flip(x, dims):
 class MaskedFill(Function):
     @staticmethod
     def forward(ctx, x, mask, value):
+        from .._creation import full_impl
         ctx.mask = mask
-        return Tensor._wrap(_C.masked_fill(x._impl, mask._impl, value))
+        if mask.dtype is not D.bool_:
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype.name}")
+        if tuple(_C_broadcast(x.shape, mask.shape)) != tuple(x.shape):
+            raise RuntimeError(f"The size of the mask {list(mask.shape)} must be broadcastable to the tensor "
+                               f"{list(x.shape)}")
+        return Tensor._wrap(_C.where(mask._impl, full_impl([], value, x.dtype), x._impl))
 
     @staticmethod
     def backward(ctx, g):
@@ -546,7 +552,12 @@ def masked_fill(x, mask, value):
             raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
                                f"{value.ndim} dimension(s).")
         value = value.item()
-    return MaskedFill.apply(x, mask, float(value))
+    return MaskedFill.apply(x, mask, value)
+
+
+def _C_broadcast(a, b):
+    from .. import broadcast_shapes
+    return broadcast_shapes(a, b)
 
 
 def nonzero(x, as_tuple=False):
