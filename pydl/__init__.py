@@ -5,7 +5,14 @@ The public surface mirrors PyTorch: ``pydl.tensor``, ``pydl.zeros``, tensor
 methods with autograd, ``pydl.nn.functional``, ``pydl.no_grad``. See
 ``pydl.kernels`` for the kernel variants and instruction sets in use.
 """
-from . import _C
+import pkgutil as _pkgutil
+
+# Run from a source checkout (e.g. `python -m pydl.demo` in the repository
+# root after `pip install .`), this directory has no compiled modules: let
+# the package also look in the installed copy for them.
+__path__ = _pkgutil.extend_path(__path__, __name__)
+
+from . import _C  # noqa: E402
 from ._dtype import (  # noqa: F401
     bool_ as bool, device, double, dtype, float, float32, float64, int64, long,
 )
@@ -37,6 +44,7 @@ from .ops.shape import (  # noqa: F401
     t, transpose, tril, triu, unbind, unflatten, unsqueeze,
 )
 from . import cuda, kernels, nn  # noqa: F401
+from . import optim  # noqa: F401
 
 __version__ = "0.1.0"
 

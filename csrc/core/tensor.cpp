@@ -549,8 +549,23 @@ Tensor index_add(const Shape& shape, int64_t d, const Tensor& index, const Tenso
   return out;
 }
 
-// Walks every index position of `index` (same rank as t) and hands the
-// element offsets to f(offset_in_index_space, d_index) for gather/scatter.
+// gather / scatter_add: element e of the index tensor (contiguous strides
+// cs) addresses, in a tensor with `strides`, the position with e's own
+// coordinates except along dim d, where it takes the index value j.
+static int64_t indexed_offset(int64_t e, const Shape& cs, int64_t d, int64_t j, int64_t n,
+                              const Shape& strides) {
+  PYDL_CHECK(j >= -n && j < n, RuntimeError, "index ", j, " is out of bounds for dimension ", d,
+             " with size ", n);
+  int64_t off = 0;
+  for (size_t k = 0; k < cs.size(); ++k) {
+    int64_t i = e / cs[k];
+    e %= cs[k];
+    if (static_cast<int64_t>(k) == d) i = j < 0 ? j + n : j;
+    off += i * strides[k];
+  }
+  return off;
+}
+
 Tensor gather(const Tensor& t, int64_t d, const Tensor& index) {
   check_index_tensor(index, "gather");
   d = wrap_dim(d, t.dim());
@@ -570,21 +585,7 @@ Tensor gather(const Tensor& t, int64_t d, const Tensor& index) {
     using T = std::remove_pointer_t<decltype(tp)>;
     const T* src = t.data<T>();
     T* o = out.data<T>();
-    for (int64_t e = 0; e < total; ++e) {
-      int64_t rem = e, off = 0;
-      for (int64_t k = 0; k < index.dim(); ++k) {
-        int64_t i = rem / cs[k];
-        rem %= cs[k];
-        if (k == d) {
-          int64_t j = ip[e];
-          PYDL_CHECK(j >= -n && j < n, RuntimeError, "index ", j, " is out of bounds for dimension ", d,
-                     " with size ", n);
-          i = j < 0 ? j + n : j;
-        }
-        off += i * t.strides[k];
-      }
-      o[e] = src[off];
-    }
+    for (int64_t e = 0; e < total; ++e) o[e] = src[indexed_offset(e, cs, d, ip[e], n, t.strides)];
   });
   return out;
 }
@@ -612,18 +613,7 @@ Tensor scatter_add(const Shape& shape, int64_t d, const Tensor& index, const Ten
     T* o = out.data<T>();
     const T* sp = s.data<T>();
     for (int64_t e = 0; e < idx.numel(); ++e) {
-      int64_t rem = e, off = 0;
-      for (int64_t k = 0; k < idx.dim(); ++k) {
-        int64_t i = rem / cs[k];
-        rem %= cs[k];
-        if (k == d) {
-          int64_t j = ip[e];
-          PYDL_CHECK(j >= -n && j < n, RuntimeError, "index ", j, " is out of bounds for dimension ", d,
-                     " with size ", n);
-          i = j < 0 ? j + n : j;
-        }
-        off += i * out.strides[k];
-      }
+      const int64_t off = indexed_offset(e, cs, d, ip[e], n, out.strides);
       if constexpr (std::is_same_v<T, bool>) o[off] = o[off] || sp[e];
       else o[off] += sp[e];
     }
