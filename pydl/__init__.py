@@ -44,7 +44,6 @@ from .ops.shape import (  # noqa: F401
     t, transpose, tril, triu, unbind, unflatten, unsqueeze,
 )
 from . import cuda, kernels, nn  # noqa: F401
-from . import optim  # noqa: F401
 
 __version__ = "0.1.0"
 
