@@ -192,6 +192,7 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
 void binary_(BinaryOp op, Tensor& a, const Tensor& b_in) {
   check_same_device(a, b_in, binary_name(op));
   check_cpu(a, binary_name(op));
+  check_writable(a, binary_name(op));
   Shape shape = broadcast_shapes(a.shape, b_in.shape);
   PYDL_CHECK(shape == a.shape, RuntimeError, "output with shape ", shape_str(a.shape),
              " doesn't match the broadcast shape ", shape_str(shape));

@@ -101,6 +101,14 @@ void check_cpu(const Tensor& t, const char* op) {
              ": expected a tensor on cpu, but got one on ", t.device().str());
 }
 
+void check_writable(const Tensor& t, const char* op) {
+  // An expanded view (stride 0) would receive several results per element.
+  for (int64_t d = 0; d < t.dim(); ++d)
+    PYDL_CHECK(t.strides[d] != 0 || t.shape[d] <= 1, RuntimeError, op,
+               ": unsupported operation: more than one element of the written-to tensor refers to a single"
+               " memory location. Please clone() the tensor before performing the operation.");
+}
+
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   PYDL_CHECK(a.device() == b.device(), RuntimeError,
              "Expected all tensors to be on the same device, but found at least two devices, ",
@@ -403,6 +411,7 @@ static void copy_typed(const Tensor& dst, const Tensor& src) {
 void copy_(Tensor& dst, const Tensor& src) {
   check_same_device(dst, src, "copy_");
   check_cpu(dst, "copy_");
+  check_writable(dst, "copy_");
   broadcast_shapes(dst.shape, src.shape);  // raises on mismatch
   PYDL_CHECK(static_cast<int64_t>(src.dim()) <= dst.dim(), RuntimeError, "output with shape ",
              shape_str(dst.shape), " doesn't match the broadcast shape ",

@@ -117,5 +117,6 @@ double item(const Tensor& t);
 // Checks shared by the ops
 void check_cpu(const Tensor& t, const char* op);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+void check_writable(const Tensor& t, const char* op);  // no stride-0 (expanded) dims
 
 }  // namespace pydl
