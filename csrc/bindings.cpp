@@ -198,6 +198,148 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_gemm_variant", &set_gemm_variant);
   m.def("gemm_variant", &gemm_variant);
 
+  // Convolution (padding = [top, bottom, left, right])
+  m.def("conv2d", &conv2d, nogil(), py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("groups"));
+  m.def("conv2d_backward_input", &conv2d_backward_input, nogil());
+  m.def("conv2d_backward_weight", &conv2d_backward_weight, nogil());
+  m.def("conv_variants", &conv_variants);
+  m.def("set_conv_variant", &set_conv_variant);
+  m.def("conv_variant", &conv_variant);
+
+  // Optimizers: one fused in-place update per parameter tensor (state=None: option off)
+  using OptT = std::optional<Tensor>;
+  m.def("sgd_step",
+        [](Tensor& p, const Tensor& g, OptT buf, double lr, double momentum, double dampening,
+           double weight_decay, bool nesterov, bool maximize, bool first_step) {
+          sgd_step(p, g, buf ? &*buf : nullptr,
+                   {lr, momentum, dampening, weight_decay, nesterov, maximize, first_step});
+        },
+        nogil(), py::arg("p"), py::arg("g"), py::arg("momentum_buffer"), py::arg("lr"), py::arg("momentum"),
+        py::arg("dampening"), py::arg("weight_decay"), py::arg("nesterov"), py::arg("maximize"),
+        py::arg("first_step"));
+  m.def("adam_step",
+        [](Tensor& p, const Tensor& g, Tensor& m1, Tensor& m2, OptT vmax, double lr, double beta1,
+           double beta2, double eps, double weight_decay, bool decoupled, bool amsgrad, bool maximize,
+           double step) {
+          adam_step(p, g, m1, m2, vmax ? &*vmax : nullptr,
+                    {lr, beta1, beta2, eps, weight_decay, step, decoupled, amsgrad, maximize});
+        },
+        nogil(), py::arg("p"), py::arg("g"), py::arg("exp_avg"), py::arg("exp_avg_sq"),
+        py::arg("max_exp_avg_sq"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("decoupled"), py::arg("amsgrad"), py::arg("maximize"),
+        py::arg("step"));
+  m.def("adagrad_step",
+        [](Tensor& p, const Tensor& g, Tensor& sum, double clr, double eps, double weight_decay,
+           bool maximize) { adagrad_step(p, g, sum, {clr, eps, weight_decay, maximize}); },
+        nogil(), py::arg("p"), py::arg("g"), py::arg("sum"), py::arg("clr"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("maximize"));
+  m.def("rmsprop_step",
+        [](Tensor& p, const Tensor& g, Tensor& sq, OptT grad_avg, OptT buf, double lr, double alpha,
+           double eps, double weight_decay, double momentum, bool maximize) {
+          rmsprop_step(p, g, sq, grad_avg ? &*grad_avg : nullptr, buf ? &*buf : nullptr,
+                       {lr, alpha, eps, weight_decay, momentum, maximize});
+        },
+        nogil(), py::arg("p"), py::arg("g"), py::arg("square_avg"), py::arg("grad_avg"),
+        py::arg("momentum_buffer"), py::arg("lr"), py::arg("alpha"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("momentum"), py::arg("maximize"));
+  m.def("adadelta_step",
+        [](Tensor& p, const Tensor& g, Tensor& sq, Tensor& acc, double lr, double rho, double eps,
+           double weight_decay, bool maximize) {
+          adadelta_step(p, g, sq, acc, {lr, rho, eps, weight_decay, maximize});
+        },
+        nogil(), py::arg("p"), py::arg("g"), py::arg("square_avg"), py::arg("acc_delta"), py::arg("lr"),
+        py::arg("rho"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"));
+
+  // Softmax, normalization, losses (None for an optional tensor: absent)
+  using OptTensor = std::optional<Tensor>;
+  auto opt_ptr = [](const OptTensor& t) -> const Tensor* { return t ? &*t : nullptr; };
+  m.def("softmax", &pydl::softmax, nogil(), py::arg("x"), py::arg("dim"), py::arg("log"));
+  m.def("softmax_reference", &softmax_reference, nogil(), py::arg("x"), py::arg("dim"), py::arg("log"));
+  m.def("softmax_backward", &softmax_backward, nogil(), py::arg("y"), py::arg("dy"), py::arg("dim"),
+        py::arg("log"));
+  m.def("layer_norm",
+        [opt_ptr](const Tensor& x, const Shape& ns, OptTensor w, OptTensor b, double eps, bool reference,
+                  bool save_stats) {
+          return layer_norm(x, ns, opt_ptr(w), opt_ptr(b), eps, reference, save_stats);
+        },
+        nogil(), py::arg("x"), py::arg("normalized_shape"), py::arg("weight"), py::arg("bias"), py::arg("eps"),
+        py::arg("reference") = false, py::arg("save_stats") = true);
+  m.def("layer_norm_backward",
+        [opt_ptr](const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd, OptTensor w,
+                  bool need_dx, bool need_dw, bool need_db) {
+          return layer_norm_backward(dy, x, mean, rstd, opt_ptr(w), need_dx, need_dw, need_db);
+        },
+        nogil());
+  m.def("batch_norm",
+        [opt_ptr](const Tensor& x, OptTensor rm, OptTensor rv, OptTensor w, OptTensor b, bool training,
+                  double momentum, double eps) {
+          return batch_norm(x, rm ? &*rm : nullptr, rv ? &*rv : nullptr, opt_ptr(w), opt_ptr(b), training,
+                            momentum, eps);
+        },
+        nogil());
+  m.def("batch_norm_backward",
+        [opt_ptr](const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd, OptTensor w,
+                  bool training, bool need_dx, bool need_dw, bool need_db) {
+          return batch_norm_backward(dy, x, mean, rstd, opt_ptr(w), training, need_dx, need_dw, need_db);
+        },
+        nogil());
+  m.def("cross_entropy",
+        [opt_ptr](const Tensor& x, const Tensor& t, OptTensor w, int64_t ignore_index, int64_t reduction,
+                  double ls, bool reference) {
+          return cross_entropy(x, t, opt_ptr(w), ignore_index, reduction, ls, reference);
+        },
+        nogil(), py::arg("input"), py::arg("target"), py::arg("weight"), py::arg("ignore_index"),
+        py::arg("reduction"), py::arg("label_smoothing"), py::arg("reference") = false);
+  m.def("cross_entropy_backward",
+        [opt_ptr](const Tensor& g, const Tensor& x, const Tensor& t, OptTensor w, const Tensor& lse,
+                  int64_t ignore_index, int64_t reduction, double ls) {
+          return cross_entropy_backward(g, x, t, opt_ptr(w), lse, ignore_index, reduction, ls);
+        },
+        nogil());
+  m.def("nll_loss",
+        [opt_ptr](const Tensor& x, const Tensor& t, OptTensor w, int64_t ignore_index, int64_t reduction) {
+          return nll_loss(x, t, opt_ptr(w), ignore_index, reduction);
+        },
+        nogil());
+  m.def("nll_loss_backward",
+        [opt_ptr](const Tensor& g, const Tensor& x, const Tensor& t, OptTensor w, int64_t ignore_index,
+                  int64_t reduction) { return nll_loss_backward(g, x, t, opt_ptr(w), ignore_index, reduction); },
+        nogil());
+
+  // Pooling: [N, C, H, W] or [C, H, W]; divisor_override None => none
+  m.def("max_pool2d",
+        [](const Tensor& x, const Shape& k, const Shape& s, const Shape& p, const Shape& d, bool ceil_mode,
+           bool with_indices) {
+          Tensor idx;
+          Tensor y = max_pool2d(x, k, s, p, d, ceil_mode, with_indices ? &idx : nullptr);
+          return std::make_pair(y, idx);
+        },
+        nogil());
+  m.def("max_pool2d_backward", &max_pool2d_backward, nogil());
+  m.def("avg_pool2d",
+        [](const Tensor& x, const Shape& k, const Shape& s, const Shape& p, bool ceil_mode, bool cip,
+           std::optional<int64_t> div) { return avg_pool2d(x, k, s, p, ceil_mode, cip, div.value_or(0), div.has_value()); },
+        nogil());
+  m.def("avg_pool2d_backward",
+        [](const Tensor& dy, const Shape& in_shape, const Shape& k, const Shape& s, const Shape& p, bool ceil_mode,
+           bool cip, std::optional<int64_t> div) {
+          return avg_pool2d_backward(dy, in_shape, k, s, p, ceil_mode, cip, div.value_or(0), div.has_value());
+        },
+        nogil());
+  m.def("adaptive_avg_pool2d", &adaptive_avg_pool2d, nogil());
+  m.def("adaptive_avg_pool2d_backward", &adaptive_avg_pool2d_backward, nogil());
+  m.def("adaptive_max_pool2d",
+        [](const Tensor& x, const Shape& out) {
+          Tensor idx;
+          Tensor y = adaptive_max_pool2d(x, out, &idx);
+          return std::make_pair(y, idx);
+        },
+        nogil());
+  m.def("pool_variants", &pool_variants);
+  m.def("set_pool_variant", &set_pool_variant);
+  m.def("pool_variant", &pool_variant);
+
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });
   m.def("available_isas", [] {
@@ -212,4 +354,11 @@ PYBIND11_MODULE(_C, m) {
     omp_set_num_threads(n);
   });
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("probe_fma_peak", [](bool is_double) { return cpu::kernels().probe_fma_gflops(is_double); },
+        py::arg("dtype_is_double"), nogil());
+  m.def("probe_triad_bandwidth", [](int64_t n) {
+    PYDL_CHECK(n > 0 && n <= (int64_t(1) << 36), ValueError,
+               "probe_triad_bandwidth expects 1 <= n_elements <= 2^36, got ", n);
+    return cpu::kernels().probe_triad_gbs(n);
+  }, py::arg("n_elements"), nogil());
 }

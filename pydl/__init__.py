@@ -34,16 +34,21 @@ from .ops.elementwise import (  # noqa: F401
 )
 from .ops.elementwise import mul as multiply, sub as subtract  # noqa: F401
 from .ops.linalg import bmm, dot, matmul, mm, mv  # noqa: F401
+from .ops.conv import conv2d  # noqa: F401
+from .ops.pooling import avg_pool1d, max_pool1d, max_pool2d  # noqa: F401
 from .ops.reduction import (  # noqa: F401
     all, amax, amin, any, argmax, argmin, count_nonzero, logsumexp, max, mean, min, norm, prod, std,
     std_mean, sum, var, var_mean,
 )
+from .ops.softmax import log_softmax, softmax  # noqa: F401
+from .ops.normalization import batch_norm, layer_norm  # noqa: F401
 from .ops.shape import (  # noqa: F401
     broadcast_to, cat, chunk, clone, concat, concatenate, flatten, flip, gather, index_select,
     masked_fill, narrow, nonzero, permute, repeat, reshape, select, split, squeeze, stack, swapaxes,
     t, transpose, tril, triu, unbind, unflatten, unsqueeze,
 )
 from . import cuda, kernels, nn  # noqa: F401
+from . import optim  # noqa: F401
 
 __version__ = "0.1.0"
 

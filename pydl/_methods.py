@@ -210,3 +210,14 @@ def _new_tensor(self, data, dtype=None, device=None, requires_grad=False):
 
 Tensor.new_full = _new_full
 Tensor.new_tensor = _new_tensor
+
+
+# Softmax (pydl/ops/softmax.py) --------------------------------------------------
+def _softmax_method(log):
+    from .ops import softmax as SM
+    fn = SM.log_softmax if log else SM.softmax
+    return lambda self, dim=None, dtype=None: fn(self, dim, dtype=dtype)
+
+
+Tensor.softmax = _softmax_method(False)
+Tensor.log_softmax = _softmax_method(True)

@@ -2,6 +2,7 @@
 // dtypes and devices (raising PyTorch's exception types), handles
 // broadcasting and strides, and runs a kernel from the CPU table.
 #pragma once
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,5 +46,86 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 std::vector<std::string> gemm_variants(DType dtype);
 void set_gemm_variant(const std::string& name);  // "" => fastest
 std::string gemm_variant();
+
+// Convolution (core/ops_conv.cpp, kernels in cpu/conv2d.cpp) --------------------------
+// padding: [top, bottom, left, right]; stride, dilation: [h, w]. input 3-D (unbatched) or 4-D.
+Tensor conv2d(const Tensor& input, const Tensor& weight, const std::optional<Tensor>& bias,
+              const Shape& stride, const Shape& padding, const Shape& dilation, int64_t groups);
+Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
+                             const Shape& stride, const Shape& padding, const Shape& dilation,
+                             int64_t groups);
+Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& input, const Shape& weight_shape,
+                              const Shape& stride, const Shape& padding, const Shape& dilation,
+                              int64_t groups);
+std::vector<std::string> conv_variants(DType dtype);
+void set_conv_variant(const std::string& name);  // "" or "auto" => per-shape default
+std::string conv_variant();
+
+// Softmax, normalization, losses (core/ops_softmax.cpp, ops_norm.cpp, ops_loss.cpp;
+// kernels in cpu/softmax.cpp, normalization.cpp, loss.cpp) ----------------------
+// log selects log_softmax. softmax_reference runs the plain reference kernel.
+Tensor softmax(const Tensor& x, int64_t dim, bool log);
+Tensor softmax_reference(const Tensor& x, int64_t dim, bool log);
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, int64_t dim, bool log);
+// Returns {y, mean, rstd}; w, b may be null or empty. save_stats = false (no
+// backward will run) leaves mean / rstd empty: two allocations fewer.
+std::vector<Tensor> layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor* w,
+                               const Tensor* b, double eps, bool reference = false,
+                               bool save_stats = true);
+// Returns {dx, dw, db} (empty tensors where not needed).
+std::vector<Tensor> layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                                        const Tensor& rstd, const Tensor* w, bool need_dx,
+                                        bool need_dw, bool need_db);
+// Returns {y, save_mean, save_rstd}; training updates running stats in place.
+std::vector<Tensor> batch_norm(const Tensor& x, Tensor* running_mean, Tensor* running_var,
+                               const Tensor* w, const Tensor* b, bool training, double momentum,
+                               double eps);
+std::vector<Tensor> batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& save_mean,
+                                        const Tensor& save_rstd, const Tensor* w, bool training,
+                                        bool need_dx, bool need_dw, bool need_db);
+// reduction: 0 none, 1 mean, 2 sum. Returns {loss, lse per row}.
+std::vector<Tensor> cross_entropy(const Tensor& input, const Tensor& target, const Tensor* weight,
+                                  int64_t ignore_index, int64_t reduction, double label_smoothing,
+                                  bool reference = false);
+Tensor cross_entropy_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
+                              const Tensor* weight, const Tensor& lse, int64_t ignore_index,
+                              int64_t reduction, double label_smoothing);
+Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor* weight, int64_t ignore_index,
+                int64_t reduction);
+Tensor nll_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
+                         const Tensor* weight, int64_t ignore_index, int64_t reduction);
+
+// Optimizers -------------------------------------------------------------------
+// Fused in-place update of parameter p from its gradient g (core/ops_optim.cpp,
+// kernels in cpu/optim.cpp). State tensors have p's shape and dtype and are
+// contiguous; a null pointer means the option that needs it is off.
+void sgd_step(Tensor& p, const Tensor& g, Tensor* momentum_buf, const cpu::SgdParams& o);
+void adam_step(Tensor& p, const Tensor& g, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor* max_exp_avg_sq,
+               const cpu::AdamParams& o);
+void adagrad_step(Tensor& p, const Tensor& g, Tensor& sum, const cpu::AdagradParams& o);
+void rmsprop_step(Tensor& p, const Tensor& g, Tensor& square_avg, Tensor* grad_avg, Tensor* momentum_buf,
+                  const cpu::RmspropParams& o);
+void adadelta_step(Tensor& p, const Tensor& g, Tensor& square_avg, Tensor& acc_delta,
+                   const cpu::AdadeltaParams& o);
+
+// Pooling (core/ops_pooling.cpp, kernels in cpu/pooling.cpp) -------------------
+// x: [N, C, H, W] or [C, H, W]; kernel/stride/padding/dilation: 1 or 2 ints
+// (stride empty: = kernel), checked as PyTorch. indices (may be null) gets the
+// flat argmax within each H x W plane.
+Tensor max_pool2d(const Tensor& x, const Shape& kernel, const Shape& stride, const Shape& padding,
+                  const Shape& dilation, bool ceil_mode, Tensor* indices);
+// dx for max_pool2d and adaptive_max_pool2d: dy scattered to the saved argmax.
+Tensor max_pool2d_backward(const Tensor& dy, const Tensor& indices, const Shape& in_shape);
+Tensor avg_pool2d(const Tensor& x, const Shape& kernel, const Shape& stride, const Shape& padding,
+                  bool ceil_mode, bool count_include_pad, int64_t divisor_override, bool has_divisor);
+Tensor avg_pool2d_backward(const Tensor& dy, const Shape& in_shape, const Shape& kernel,
+                           const Shape& stride, const Shape& padding, bool ceil_mode,
+                           bool count_include_pad, int64_t divisor_override, bool has_divisor);
+Tensor adaptive_avg_pool2d(const Tensor& x, const Shape& output_size);
+Tensor adaptive_avg_pool2d_backward(const Tensor& dy, const Shape& in_shape);
+Tensor adaptive_max_pool2d(const Tensor& x, const Shape& output_size, Tensor* indices);
+std::vector<std::string> pool_variants(DType dtype);
+void set_pool_variant(const std::string& name);  // "" => fastest
+std::string pool_variant();
 
 }  // namespace pydl

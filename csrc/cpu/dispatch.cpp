@@ -32,6 +32,13 @@ struct Tables {
       avx512::fill_elementwise(avx512_t);
       avx512::fill_reduce(avx512_t);
       avx512::fill_matmul(avx512_t);
+      avx512::fill_conv(avx512_t);
+      avx512::fill_probe(avx512_t);
+      avx512::fill_optim(avx512_t);
+      avx512::fill_softmax(avx512_t);
+      avx512::fill_pooling(avx512_t);
+      avx512::fill_norm(avx512_t);
+      avx512::fill_loss(avx512_t);
       avx512_t.isa = "avx512";
       push("avx512", &avx512_t);
     }
@@ -41,6 +48,13 @@ struct Tables {
       avx2::fill_elementwise(avx2_t);
       avx2::fill_reduce(avx2_t);
       avx2::fill_matmul(avx2_t);
+      avx2::fill_conv(avx2_t);
+      avx2::fill_probe(avx2_t);
+      avx2::fill_optim(avx2_t);
+      avx2::fill_softmax(avx2_t);
+      avx2::fill_pooling(avx2_t);
+      avx2::fill_norm(avx2_t);
+      avx2::fill_loss(avx2_t);
       avx2_t.isa = "avx2";
       push("avx2", &avx2_t);
     }
@@ -48,6 +62,13 @@ struct Tables {
     scalar::fill_elementwise(scalar_t);
     scalar::fill_reduce(scalar_t);
     scalar::fill_matmul(scalar_t);
+    scalar::fill_conv(scalar_t);
+    scalar::fill_probe(scalar_t);
+    scalar::fill_optim(scalar_t);
+    scalar::fill_softmax(scalar_t);
+    scalar::fill_pooling(scalar_t);
+    scalar::fill_norm(scalar_t);
+    scalar::fill_loss(scalar_t);
     scalar_t.isa = "scalar";
     push("scalar", &scalar_t);
     active = tables[0];

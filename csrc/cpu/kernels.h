@@ -47,6 +47,31 @@ enum class ReduceOp : int { Sum, Max, Min, Prod, Count };
 
 struct UnaryParams { double p0 = 0, p1 = 0; };
 
+// Optimizer hyperparameters (optim.cpp); see each kernel for its formula.
+struct SgdParams {
+  double lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false, maximize = false, first_step = false;  // first_step: buf = g
+};
+struct AdamParams {
+  double lr = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0, step = 1;  // step: count after this one
+  bool decoupled = false, amsgrad = false, maximize = false;               // decoupled: AdamW
+};
+struct AdagradParams { double clr = 0, eps = 0, weight_decay = 0; bool maximize = false; };
+struct RmspropParams {
+  double lr = 0, alpha = 0, eps = 0, weight_decay = 0, momentum = 0;
+  bool maximize = false;  // centered <=> grad_avg given, momentum <=> buf given
+};
+struct AdadeltaParams { double lr = 0, rho = 0, eps = 0, weight_decay = 0; bool maximize = false; };
+
+// Pooling geometry of one [H, W] plane -> [OH, OW] (pooling.cpp). Max pooling
+// uses the dilations; average pooling count_include_pad / divisor_override (0: none).
+struct Pool2dParams {
+  int64_t H = 0, W = 0, OH = 0, OW = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;
+};
+
 template <class T>
 struct TypedKernels {
   // y[i] = f(x[i]), i < n
@@ -74,6 +99,73 @@ struct TypedKernels {
   // variance (numerically safe where E[x^2]-E[x]^2 cancels).
   void (*sq_dev_rows)(const T* x, int64_t rows, int64_t R, const T* mean, T* out) = nullptr;
   void (*sq_dev_cols)(const T* x, int64_t R, int64_t inner, const T* mean, T* out) = nullptr;
+  // Pooling over `planes` contiguous [H, W] planes -> [OH, OW] planes (pooling.cpp;
+  // f32/f64 only). idx (may be null for max_pool2d) gets the flat argmax within
+  // its plane. Backwards write (not add) all of dx.
+  void (*max_pool2d)(const T* x, int64_t planes, const Pool2dParams& p, T* y, int64_t* idx) = nullptr;
+  void (*max_pool2d_reference)(const T* x, int64_t planes, const Pool2dParams& p, T* y,
+                               int64_t* idx) = nullptr;
+  void (*max_pool2d_backward)(const T* dy, const int64_t* idx, int64_t planes, int64_t in_plane,
+                              int64_t out_plane, T* dx) = nullptr;  // also adaptive max
+  void (*avg_pool2d)(const T* x, int64_t planes, const Pool2dParams& p, T* y) = nullptr;
+  void (*avg_pool2d_reference)(const T* x, int64_t planes, const Pool2dParams& p, T* y) = nullptr;
+  void (*avg_pool2d_backward)(const T* dy, int64_t planes, const Pool2dParams& p, T* dx) = nullptr;
+  void (*avg_pool2d_backward_reference)(const T* dy, int64_t planes, const Pool2dParams& p,
+                                        T* dx) = nullptr;
+  void (*adaptive_avg_pool2d)(const T* x, int64_t planes, const Pool2dParams& p, T* y) = nullptr;
+  void (*adaptive_avg_pool2d_backward)(const T* dy, int64_t planes, const Pool2dParams& p,
+                                       T* dx) = nullptr;
+  void (*adaptive_max_pool2d)(const T* x, int64_t planes, const Pool2dParams& p, T* y,
+                              int64_t* idx) = nullptr;
+  // Optimizer updates, in place over n contiguous elements of a parameter p and
+  // its state (floating types only; optional state pointers may be null).
+  void (*sgd_step)(T* p, const T* g, T* momentum_buf, int64_t n, const SgdParams& o) = nullptr;
+  void (*adam_step)(T* p, const T* g, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, int64_t n,
+                    const AdamParams& o) = nullptr;
+  void (*adagrad_step)(T* p, const T* g, T* sum, int64_t n, const AdagradParams& o) = nullptr;
+  void (*rmsprop_step)(T* p, const T* g, T* square_avg, T* grad_avg, T* momentum_buf, int64_t n,
+                       const RmspropParams& o) = nullptr;
+  void (*adadelta_step)(T* p, const T* g, T* square_avg, T* acc_delta, int64_t n,
+                        const AdadeltaParams& o) = nullptr;
+  // Softmax / log_softmax (softmax.cpp; f32/f64 only). rows: x[rows, R] along R;
+  // cols: one [R, inner] block along R. log selects log_softmax.
+  // stream: write y with non-temporal stores (outputs far larger than the caches).
+  void (*softmax_rows)(const T* x, T* y, int64_t rows, int64_t R, bool log, bool stream) = nullptr;
+  void (*softmax_rows_reference)(const T* x, T* y, int64_t rows, int64_t R, bool log) = nullptr;
+  void (*softmax_cols)(const T* x, T* y, int64_t R, int64_t inner, bool log) = nullptr;
+  void (*softmax_bwd_rows)(const T* y, const T* dy, T* dx, int64_t rows, int64_t R, bool log) = nullptr;
+  void (*softmax_bwd_cols)(const T* y, const T* dy, T* dx, int64_t R, int64_t inner, bool log) = nullptr;
+  // layer_norm over rows x[rows, N] (normalization.cpp); w, b, mean, rstd may be null.
+  // The backward adds into dw/db (per-thread rows; may be null) and writes dx (may be null).
+  void (*layer_norm_rows)(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows,
+                          int64_t N, double eps, bool stream) = nullptr;
+  void (*layer_norm_rows_reference)(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
+                                    int64_t rows, int64_t N, double eps, bool stream) = nullptr;
+  void (*layer_norm_bwd_rows)(const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
+                              T* dx, T* dw, T* db, int64_t rows, int64_t N) = nullptr;
+  // batch_norm on channel c of x[N, C, L] (normalization.cpp).
+  void (*bn_channel_stats)(const T* x, int64_t N, int64_t C, int64_t L, int64_t c, double* mean,
+                           double* sq_dev) = nullptr;
+  void (*bn_channel_apply)(const T* x, T* y, int64_t N, int64_t C, int64_t L, int64_t c, T mean,
+                           T scale, T shift) = nullptr;
+  void (*bn_channel_bwd_sums)(const T* dy, const T* x, int64_t N, int64_t C, int64_t L, int64_t c,
+                              T mean, double* sum_dy, double* sum_dy_xmu) = nullptr;
+  void (*bn_channel_bwd_apply)(const T* dy, const T* x, T* dx, int64_t N, int64_t C, int64_t L,
+                               int64_t c, T mean, T a, T b, T k) = nullptr;
+  // Cross-entropy fused with log_softmax over rows x[M, C] (loss.cpp); see that file.
+  // lse holds 2 values per row: (max, log sum exp(x - max)).
+  void (*ce_fwd_rows)(const T* x, const int64_t* target, const T* w, int64_t M, int64_t C,
+                      int64_t ignore_index, bool smooth_too, T* lse, T* nll, T* smooth) = nullptr;
+  void (*ce_fwd_rows_reference)(const T* x, const int64_t* target, const T* w, int64_t M, int64_t C,
+                                int64_t ignore_index, bool smooth_too, T* lse, T* nll,
+                                T* smooth) = nullptr;
+  void (*ce_bwd_rows)(const T* x, const int64_t* target, const T* w, double wsum, const T* lse,
+                      const T* scale, int64_t M, int64_t C, int64_t ignore_index, double ls,
+                      T* dx) = nullptr;
+  void (*ce_prob_fwd_rows)(const T* x, const T* q, const T* w, int64_t M, int64_t C, double ls,
+                           T* lse, T* loss) = nullptr;
+  void (*ce_prob_bwd_rows)(const T* x, const T* q, const T* w, const T* lse, const T* scale,
+                           int64_t M, int64_t C, double ls, T* dx) = nullptr;
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -95,6 +187,36 @@ struct GemmVariants {
   }
 };
 
+// conv2d (conv2d.cpp): shapes of one call. x[N, C, H, W], w[OC, C/groups, KH, KW],
+// y[N, OC, OH, OW], all contiguous; ph / pw are the top / left padding (the bottom /
+// right padding shows only in OH / OW).
+struct ConvShape {
+  int64_t N = 0, C = 0, H = 0, W = 0, OC = 0, KH = 0, KW = 0, OH = 0, OW = 0;
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+};
+template <class T>
+struct ConvFns {
+  // y = conv(x, w) + bias (bias may be null); y overwritten.
+  void (*forward)(const ConvShape& s, const T* x, const T* w, const T* bias, T* y,
+                  GemmFn<T> gemm) = nullptr;
+  // dx = grad of <y, dy> w.r.t. x; dx overwritten.
+  void (*backward_input)(const ConvShape& s, const T* dy, const T* w, T* dx,
+                         GemmFn<T> gemm) = nullptr;
+  // dw = grad of <y, dy> w.r.t. w; dw overwritten.
+  void (*backward_weight)(const ConvShape& s, const T* x, const T* dy, T* dw,
+                          GemmFn<T> gemm) = nullptr;
+};
+constexpr int kMaxConvVariants = 8;
+template <class T>
+struct ConvVariants {
+  int count = 0;
+  const char* names[kMaxConvVariants] = {};
+  ConvFns<T> fns[kMaxConvVariants] = {};
+  void add(const char* name, ConvFns<T> f) {
+    if (count < kMaxConvVariants) { names[count] = name; fns[count] = f; ++count; }
+  }
+};
+
 struct CpuKernels {
   const char* isa = "none";
   TypedKernels<float> f32;
@@ -103,6 +225,12 @@ struct CpuKernels {
   TypedKernels<bool> b8;
   GemmVariants<float> gemm_f32;   // ordered from the reference to the fastest
   GemmVariants<double> gemm_f64;
+  ConvVariants<float> conv_f32;     // conv2d, reference first
+  ConvVariants<double> conv_f64;
+  // Machine probes (probe.cpp), at this ISA's vector width and the current
+  // OpenMP thread count: FMA peak in GFLOP/s, STREAM triad bandwidth in GB/s.
+  double (*probe_fma_gflops)(bool is_double) = nullptr;
+  double (*probe_triad_gbs)(int64_t n_elements) = nullptr;
 };
 
 // The table for the running CPU.
@@ -119,9 +247,9 @@ template <> inline const TypedKernels<int64_t>& typed<int64_t>() { return kernel
 template <> inline const TypedKernels<bool>& typed<bool>() { return kernels().b8; }
 
 // Each ISA translation unit defines fill_<isa>(CpuKernels&) in its namespace.
-namespace scalar { void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); }
-namespace avx2 { void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); }
-namespace avx512 { void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); }
+namespace scalar { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
+namespace avx2 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
+namespace avx512 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl
