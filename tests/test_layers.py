@@ -242,9 +242,11 @@ def test_activation_modules(case, dtype):
         pm = pm.double() if dtype == np.float64 else pm
         _copy_weights(pm, tm, randomize=False)
     for shape in [(3, 4, 6), (2, 4), (5, 4, 2, 3), (0, 4)]:
+        if name == "GLU" and shape[kw.get("dim", -1)] % 2:
+            continue
         _run_both(pm, tm, _x(shape, 5, dtype, low=-5, high=5), f"{name}{kw}{shape}")
     if name != "PReLU":
-        fd_gradcheck(name, lambda x: pm(x), shapes=[(2, 4, 3)])
+        fd_gradcheck(name, lambda x: pm(x), shapes=[(2, 4, 2)])
     assert repr(pm) == repr(tm)
 
 
@@ -351,7 +353,7 @@ def test_summary_counts_vs_torch(capsys):
     # nothing changed: modes, running statistics, random generator
     assert pm[1].training and pm.training
     np.testing.assert_array_equal(to_numpy(pm[1].running_mean), rm_before)
-    assert pydl.get_rng_state() == rng_before
+    assert np.array_equal(to_numpy(pydl.get_rng_state()), to_numpy(rng_before))
     assert not any(m._forward_hooks for m in pm.modules())
 
 
