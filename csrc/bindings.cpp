@@ -340,6 +340,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("set_pool_variant", &set_pool_variant);
   m.def("pool_variant", &pool_variant);
 
+  // --- layers: embedding, dropout, local response norm ---
+  m.def("embedding", &pydl::embedding, nogil(), py::arg("weight"), py::arg("indices"),
+        py::arg("reference") = false);
+  m.def("embedding_backward", &embedding_backward, nogil(), py::arg("grad"), py::arg("indices"),
+        py::arg("num_weights"), py::arg("padding_idx"), py::arg("reference") = false);
+  m.def("dropout", &pydl::dropout, nogil(), py::arg("x"), py::arg("p"), py::arg("seed"),
+        py::arg("reference") = false);
+  m.def("local_response_norm", &local_response_norm, nogil(), py::arg("x"), py::arg("size"), py::arg("alpha"),
+        py::arg("beta"), py::arg("k"), py::arg("reference") = false);
+  m.def("local_response_norm_backward", &local_response_norm_backward, nogil(), py::arg("grad"), py::arg("x"),
+        py::arg("y"), py::arg("den"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
+        py::arg("reference") = false);
+
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });
   m.def("available_isas", [] {

@@ -49,6 +49,8 @@ from .ops.shape import (  # noqa: F401
 )
 from . import cuda, kernels, nn  # noqa: F401
 from . import optim  # noqa: F401
+# --- layers: model summary ---
+from .nn.summary import summary  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

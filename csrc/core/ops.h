@@ -128,4 +128,20 @@ std::vector<std::string> pool_variants(DType dtype);
 void set_pool_variant(const std::string& name);  // "" => fastest
 std::string pool_variant();
 
+// --- layers: embedding, dropout, local response norm (core/ops_embedding.cpp, ops_dropout.cpp,
+// ops_lrn.cpp; kernels in cpu/embedding.cpp, dropout.cpp, lrn.cpp). reference: the plain kernel. ---
+// weight[V, D], indices (int64, any shape, each in [0, V) or IndexError) -> [*indices.shape, D].
+Tensor embedding(const Tensor& weight, const Tensor& indices, bool reference = false);
+// grad [*indices.shape, D] -> dweight [num_weights, D]; rows == padding_idx (< 0: none) get 0.
+Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights, int64_t padding_idx,
+                          bool reference = false);
+// y = x * keep * 1/(1-p), keep from Philox(seed, flat index): same mask for any thread count;
+// the backward is dropout(grad, p, seed).
+Tensor dropout(const Tensor& x, double p, uint64_t seed, bool reference = false);
+// Returns {y, den} (den = (sum x^2 over the window) / size * alpha + k, saved for the backward).
+std::vector<Tensor> local_response_norm(const Tensor& x, int64_t size, double alpha, double beta, double k,
+                                        bool reference = false);
+Tensor local_response_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& y, const Tensor& den,
+                                    int64_t size, double alpha, double beta, double k, bool reference = false);
+
 }  // namespace pydl

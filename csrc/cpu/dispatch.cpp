@@ -39,6 +39,10 @@ struct Tables {
       avx512::fill_pooling(avx512_t);
       avx512::fill_norm(avx512_t);
       avx512::fill_loss(avx512_t);
+      // --- layers: embedding, dropout, lrn ---
+      avx512::fill_embedding(avx512_t);
+      avx512::fill_dropout(avx512_t);
+      avx512::fill_lrn(avx512_t);
       avx512_t.isa = "avx512";
       push("avx512", &avx512_t);
     }
@@ -55,6 +59,10 @@ struct Tables {
       avx2::fill_pooling(avx2_t);
       avx2::fill_norm(avx2_t);
       avx2::fill_loss(avx2_t);
+      // --- layers: embedding, dropout, lrn ---
+      avx2::fill_embedding(avx2_t);
+      avx2::fill_dropout(avx2_t);
+      avx2::fill_lrn(avx2_t);
       avx2_t.isa = "avx2";
       push("avx2", &avx2_t);
     }
@@ -69,6 +77,10 @@ struct Tables {
     scalar::fill_pooling(scalar_t);
     scalar::fill_norm(scalar_t);
     scalar::fill_loss(scalar_t);
+    // --- layers: embedding, dropout, lrn ---
+    scalar::fill_embedding(scalar_t);
+    scalar::fill_dropout(scalar_t);
+    scalar::fill_lrn(scalar_t);
     scalar_t.isa = "scalar";
     push("scalar", &scalar_t);
     active = tables[0];

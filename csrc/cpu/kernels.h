@@ -72,6 +72,9 @@ struct Pool2dParams {
   int64_t divisor_override = 0;
 };
 
+// --- layers: local response norm parameters (lrn.cpp) ---
+struct LrnParams { int64_t size = 1; double alpha = 1e-4, beta = 0.75, k = 1.0; };
+
 template <class T>
 struct TypedKernels {
   // y[i] = f(x[i]), i < n
@@ -166,6 +169,29 @@ struct TypedKernels {
                            T* lse, T* loss) = nullptr;
   void (*ce_prob_bwd_rows)(const T* x, const T* q, const T* w, const T* lse, const T* scale,
                            int64_t M, int64_t C, double ls, T* dx) = nullptr;
+  // --- layers: embedding, dropout, local response norm (embedding.cpp, dropout.cpp, lrn.cpp) ---
+  // embedding: w[V, D], idx[M] (checked in [0, V)), out[M, D]. Backward: dw[V, D] fully written;
+  // bwd_rows writes embedding rows [v0, v1) from the CSR (pos, start) of positions by index.
+  void (*embedding_fwd)(const T* w, const int64_t* idx, int64_t M, int64_t D, T* out) = nullptr;
+  void (*embedding_fwd_reference)(const T* w, const int64_t* idx, int64_t M, int64_t D, T* out) = nullptr;
+  void (*embedding_bwd_rows)(const T* g, const int64_t* pos, const int64_t* start, int64_t v0, int64_t v1,
+                             int64_t D, int64_t padding_idx, T* dw) = nullptr;
+  void (*embedding_bwd_reference)(const T* g, const int64_t* idx, int64_t M, int64_t V, int64_t D,
+                                  int64_t padding_idx, T* dw) = nullptr;
+  // dropout: y[i] = x[i] * (philox(seed, begin + i) < thr) * scale over n elements.
+  void (*dropout_fwd)(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint32_t thr,
+                      T scale) = nullptr;
+  void (*dropout_reference)(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint32_t thr,
+                            T scale) = nullptr;
+  // local response norm on one block x[C, inner] (den: the saved denominator base d, like x);
+  // the fast kernels take columns [j0, j1) and the channel stride cs.
+  void (*lrn_fwd)(const T* x, T* y, T* den, int64_t C, int64_t cs, int64_t j0, int64_t j1,
+                  const LrnParams& p) = nullptr;
+  void (*lrn_bwd)(const T* g, const T* x, const T* y, const T* den, T* dx, int64_t C, int64_t cs, int64_t j0,
+                  int64_t j1, const LrnParams& p) = nullptr;
+  void (*lrn_fwd_reference)(const T* x, T* y, T* den, int64_t C, int64_t inner, const LrnParams& p) = nullptr;
+  void (*lrn_bwd_reference)(const T* g, const T* x, const T* y, const T* den, T* dx, int64_t C, int64_t inner,
+                            const LrnParams& p) = nullptr;
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -250,6 +276,10 @@ template <> inline const TypedKernels<bool>& typed<bool>() { return kernels().b8
 namespace scalar { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx2 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx512 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
+// --- layers: embedding, dropout, lrn ---
+namespace scalar { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
+namespace avx2 { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
+namespace avx512 { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl

@@ -10,3 +10,11 @@ from .modules import (  # noqa: F401
     Tanh, Unflatten,
 )
 from . import utils  # noqa: F401
+# --- layers: conv, pooling, normalization, softmax and more activations, channel dropout, losses ---
+from .modules import (  # noqa: F401,E402
+    CELU, GLU, AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool1d, AvgPool2d, BatchNorm1d, BatchNorm2d, BCELoss,
+    BCEWithLogitsLoss, Conv2d, CrossEntropyLoss, Dropout1d, Dropout2d, FocalLoss, Hardshrink, Hardsigmoid,
+    Hardswish, HuberLoss, KLDivLoss, L1Loss, LayerNorm, LocalResponseNorm, LogSigmoid, LogSoftmax, MaxPool1d,
+    MaxPool2d, Mish, MSELoss, NLLLoss, PReLU, SmoothL1Loss, Softmax, Softmin, Softshrink, Softsign, Tanhshrink,
+    Threshold,
+)

@@ -27,84 +27,6 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
 
 
 # ---------------------------------------------------------------------------
-# Dropout
-# ---------------------------------------------------------------------------
-def _check_p(p):
-    if p < 0.0 or p > 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-
-
-def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
-    """Zeroes each element with probability p and scales the rest by 1/(1-p)
-    while training; the identity in eval mode or for p=0, zeros for p=1. The
-    mask comes from pydl's seeded generator (``pydl.manual_seed``)."""
-    from .._creation import rand, zeros
-    _check_p(p)
-    if not training or p == 0.0:
-        return input
-    if not input.dtype.is_floating_point:
-        raise RuntimeError(f"dropout expects a floating point input, got {input.dtype}")
-    if p == 1.0:
-        mask = zeros(input.shape, dtype=input.dtype)
-    else:
-        # P(u >= p) = 1 - p for u ~ U[0, 1); torch: bernoulli_(1 - p).div_(1 - p)
-        mask = (rand(input.shape, dtype=input.dtype) >= p).to(input.dtype) / (1.0 - p)
-    return input.mul_(mask) if inplace else input * mask
-
-
-# ---------------------------------------------------------------------------
-# Embedding
-# ---------------------------------------------------------------------------
-class _Embedding(Function):
-    """out[..., :] = weight[indices[...], :]; the gradient sums rows back with
-    index_add, skipping positions whose index is padding_idx."""
-
-    @staticmethod
-    def forward(ctx, weight, indices, padding_idx):
-        flat = _C.reshape(indices._impl, [-1])
-        ctx.flat, ctx.padding_idx = flat, padding_idx
-        rows = _C.index_select(weight._impl, 0, flat)
-        return Tensor._wrap(_C.reshape(rows, list(indices.shape) + [weight.shape[1]]))
-
-    @staticmethod
-    def backward(ctx, g):
-        v, d = ctx.in_shapes[0]
-        g2 = _C.reshape(g._impl, [-1, d])
-        if ctx.padding_idx is not None:
-            pad = _C.compare(_C.CompareOp.eq, ctx.flat, _C.full([], float(ctx.padding_idx), ctx.flat.dtype))
-            g2 = _C.masked_fill(g2, _C.unsqueeze(pad, 1), 0.0)
-        return Tensor._wrap(_C.index_add([v, d], 0, ctx.flat, g2)), None, None
-
-
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,  # noqa: A002
-              sparse=False):
-    """Rows of ``weight`` (num_embeddings x embedding_dim) picked by integer
-    ``input`` of any shape; the result has shape input.shape + (embedding_dim,)."""
-    if max_norm is not None:
-        raise NotImplementedError("embedding(max_norm=...) is not supported yet")
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding(scale_grad_by_freq=True / sparse=True) is not supported")
-    if not isinstance(input, Tensor):
-        raise TypeError(f"embedding(): argument 'input' must be Tensor, not {type(input).__name__}")
-    if input.dtype is not _D.int64:
-        raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following scalar types: "
-                           f"Long, Int; but got {input.type()} instead (while checking arguments for embedding)")
-    if weight.ndim != 2:
-        raise RuntimeError("'weight' must be 2-D")
-    if padding_idx is not None:
-        if padding_idx > 0:
-            assert padding_idx < weight.size(0), "Padding_idx must be within num_embeddings"
-        elif padding_idx < 0:
-            assert padding_idx >= -weight.size(0), "Padding_idx must be within num_embeddings"
-            padding_idx = weight.size(0) + padding_idx
-    if input.numel():
-        lo, hi = int(input.amin().item()), int(input.amax().item())
-        if lo < 0 or hi >= weight.size(0):
-            raise IndexError("index out of range in self")
-    return _Embedding.apply(weight, input, padding_idx)
-
-
-# ---------------------------------------------------------------------------
 # Bilinear
 # ---------------------------------------------------------------------------
 def bilinear(input1, input2, weight, bias=None):
@@ -122,3 +44,17 @@ def bilinear(input1, input2, weight, bias=None):
     if bias is not None:
         y = y + bias
     return y.reshape(*lead, out_f)
+
+
+# --- layers: embedding, dropout, losses, more activations (ops/embedding.py, ops/dropout.py,
+# ops/losses.py, ops/activations.py; local_response_norm is in ops/normalization.py) ---
+from ..ops.embedding import embedding  # noqa: E402,F401
+from ..ops.dropout import dropout, dropout1d, dropout2d  # noqa: E402,F401
+from ..ops.losses import (  # noqa: E402,F401
+    binary_cross_entropy, binary_cross_entropy_with_logits, focal_loss, huber_loss, kl_div, l1_loss, mse_loss,
+    sigmoid_focal_loss, smooth_l1_loss,
+)
+from ..ops.activations import (  # noqa: E402,F401
+    celu, glu, hardshrink, hardsigmoid, hardswish, logsigmoid, mish, prelu, softshrink, softsign, tanhshrink,
+    threshold,
+)

@@ -1,4 +1,4 @@
-"""layer_norm, batch_norm (and local_response_norm as a composite).
+"""layer_norm, batch_norm, local_response_norm.
 
 Kernels in csrc/cpu/normalization.cpp: layer_norm computes mean and variance
 per row in cache (two passes over L1, one over memory) and saves mean / rstd
@@ -85,36 +85,29 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
+class _LocalResponseNorm(Function):
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        y, den = _C.local_response_norm(x._impl, size, alpha, beta, k)
+        ctx.args = (size, alpha, beta, k)
+        ctx.save_for_backward(x)
+        ctx.y, ctx.den = y, den
+        return Tensor._wrap(y)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        dx = _C.local_response_norm_backward(g._impl, x._impl, ctx.y, ctx.den, *ctx.args)
+        return Tensor._wrap(dx), None, None, None, None
+
+
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):  # noqa: A002
-    """AlexNet's LRN across channels: x / (k + alpha/size * sum_{window} x^2)^beta (as torch,
-    a composite of differentiable ops: the window sum is an average pool over channels)."""
-    from ..ops import elementwise as E
-    from ..ops import shape as S
+    """AlexNet's LRN across channels (dim 1) of a 3-D or higher input, exactly as torch:
+    y = x / ((sum of x^2 over the channel window [c - size//2, c + (size-1)//2]) / size * alpha + k)^beta
+    (zero padding at the channel edges, still divided by size). Kernel in csrc/cpu/lrn.cpp."""
     dim = input.ndim
     if dim < 3:
         raise ValueError(f"Expected 3D or higher dimensionality input (got {dim} dimensions)")
     if input.numel() == 0:
         return input
-    sq = input * input
-    c = input.shape[1]
-    # zero-pad the channel dim by (size // 2, (size - 1) // 2), then a windowed sum
-    lead, trail = size // 2, (size - 1) // 2
-    shp = list(sq.shape)
-    parts = []
-    if lead:
-        parts.append(_zeros_like_shape(sq, shp[:1] + [lead] + shp[2:]))
-    parts.append(sq)
-    if trail:
-        parts.append(_zeros_like_shape(sq, shp[:1] + [trail] + shp[2:]))
-    padded = S.cat(parts, 1) if len(parts) > 1 else sq
-    acc = None
-    for i in range(size):
-        win = padded[:, i:i + c]
-        acc = win if acc is None else acc + win
-    div = E.pow(acc * (alpha / size) + k, beta)
-    return input / div
-
-
-def _zeros_like_shape(t, shape):
-    from .._creation import zeros
-    return zeros(shape, dtype=t.dtype)
+    return _LocalResponseNorm.apply(input, int(size), float(alpha), float(beta), float(k))

@@ -22,3 +22,21 @@ class Dropout(_DropoutNd):
 
     def forward(self, input):  # noqa: A002
         return F.dropout(input, self.p, self.training, self.inplace)
+
+
+# --- layers: channel dropout (kernel: csrc/cpu/dropout.cpp) ---
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of (N, C, L) / (C, L) input with probability p while training."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout1d(input, self.p, self.training, self.inplace)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels of (N, C, H, W) input with probability p while training."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout2d(input, self.p, self.training, self.inplace)
+
+
+__all__ += ["Dropout1d", "Dropout2d"]

@@ -1,0 +1,150 @@
+// Fused dropout: mask generation and scaling in one pass, y = x * keep * scale.
+//
+// Compiled once per ISA (PYDL_ISA_NS = scalar | avx2 | avx512); fills the
+// dropout members of the f32 / f64 tables. Single-threaded over a range of
+// elements; the op layer (core/ops_dropout.cpp) splits the flat index range
+// over OpenMP threads.
+//
+// Random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as
+// easy as 1, 2, 3", SC'11), a counter-based generator: the 4 x 32 random bits
+// of counter c under key k are a pure function philox(c, k). Element i of the
+// (contiguous) input uses word i % 4 of philox(counter = i / 4, key = seed),
+// so
+//   * the mask depends only on (seed, i): the same for any thread count or
+//     split, and the backward can *regenerate* it instead of storing it
+//     (dx = dropout(dy) with the same seed: no mask tensor kept alive);
+//   * every lane is independent, so the ten rounds vectorise across counters.
+// The seed comes from pydl's global generator (one draw per call, so
+// pydl.manual_seed makes runs reproducible and successive calls differ).
+//
+// Keep test: element kept iff r < thr with thr = floor((1 - p) * 2^32), an
+// integer compare (P(keep) = thr / 2^32, within 2^-32 of 1 - p). The kept
+// value is x * scale, scale = 1 / (1 - p); dropped elements are x * 0, which
+// keeps NaN / inf inputs NaN, as torch's input * mask * scale does.
+//
+// Variants:
+//   reference   one Philox call per element, plain loop. Obviously right.
+//   fast        blocks of 16 counters (64 elements): the ten rounds run as
+//               `omp simd` loops over 16 lanes (32x32->64 multiplies map to
+//               vpmuludq), then one vectorised multiply pass. Bitwise equal to
+//               the reference.
+#include <cstdint>
+
+#include "cpu/kernels.h"
+
+namespace pydl {
+namespace cpu {
+namespace PYDL_ISA_NS {
+namespace {
+
+constexpr uint32_t kPhiloxM0 = 0xD2511F53u, kPhiloxM1 = 0xCD9E8D57u;
+constexpr uint32_t kPhiloxW0 = 0x9E3779B9u, kPhiloxW1 = 0xBB67AE85u;  // key bumps (golden ratio, sqrt 3)
+constexpr int kRounds = 10;
+
+// The 4 words of philox(counter = ctr, key = seed).
+static inline void philox4x32(uint64_t ctr, uint64_t seed, uint32_t out[4]) {
+  uint32_t c0 = (uint32_t)ctr, c1 = (uint32_t)(ctr >> 32), c2 = 0, c3 = 0;
+  uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+  for (int r = 0; r < kRounds; ++r) {
+    const uint64_t p0 = (uint64_t)kPhiloxM0 * c0;
+    const uint64_t p1 = (uint64_t)kPhiloxM1 * c2;
+    const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
+    const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+    c1 = (uint32_t)p1;
+    c3 = (uint32_t)p0;
+    c0 = n0;
+    c2 = n2;
+    k0 += kPhiloxW0;
+    k1 += kPhiloxW1;
+  }
+  out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
+}
+
+// ---------------------------------------------------------------------------
+// reference
+// ---------------------------------------------------------------------------
+// x, y: elements [begin, begin + n) of the flat tensor (x[0] is element `begin`).
+template <class T>
+void dropout_reference(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint32_t thr, T scale) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t e = (uint64_t)(begin + i);
+    uint32_t r[4];
+    philox4x32(e >> 2, seed, r);
+    y[i] = x[i] * (r[e & 3] < thr ? scale : T(0));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// fast
+// ---------------------------------------------------------------------------
+constexpr int kLanes = 16;               // counters per block
+constexpr int64_t kBlock = 4 * kLanes;   // elements per block
+
+template <class T>
+void dropout_fwd(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint32_t thr, T scale) {
+  // Head up to the next block boundary of the global index, so blocks start at
+  // counters that are multiples of kLanes.
+  int64_t head = (kBlock - begin % kBlock) % kBlock;
+  if (head > n) head = n;
+  dropout_reference(x, y, begin, head, seed, thr, scale);
+  int64_t i = head;
+  const uint32_t k0s = (uint32_t)seed, k1s = (uint32_t)(seed >> 32);
+  for (; i + kBlock <= n; i += kBlock) {
+    const uint64_t ctr0 = (uint64_t)(begin + i) >> 2;
+    uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
+    for (int l = 0; l < kLanes; ++l) {
+      const uint64_t c = ctr0 + (uint64_t)l;
+      c0[l] = (uint32_t)c;
+      c1[l] = (uint32_t)(c >> 32);
+      c2[l] = 0;
+      c3[l] = 0;
+    }
+    uint32_t k0 = k0s, k1 = k1s;
+    for (int r = 0; r < kRounds; ++r) {
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) {
+        const uint64_t p0 = (uint64_t)kPhiloxM0 * c0[l];
+        const uint64_t p1 = (uint64_t)kPhiloxM1 * c2[l];
+        const uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[l] ^ k0;
+        const uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[l] ^ k1;
+        c1[l] = (uint32_t)p1;
+        c3[l] = (uint32_t)p0;
+        c0[l] = n0;
+        c2[l] = n2;
+      }
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    // Element 4*l + j of the block takes word j of lane l.
+    T m[kBlock];
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) {
+      m[4 * l + 0] = (T)(c0[l] < thr) * scale;
+      m[4 * l + 1] = (T)(c1[l] < thr) * scale;
+      m[4 * l + 2] = (T)(c2[l] < thr) * scale;
+      m[4 * l + 3] = (T)(c3[l] < thr) * scale;
+    }
+    const T* xb = x + i;
+    T* yb = y + i;
+#pragma omp simd
+    for (int64_t j = 0; j < kBlock; ++j) yb[j] = xb[j] * m[j];
+  }
+  dropout_reference(x + i, y + i, begin + i, n - i, seed, thr, scale);
+}
+
+template <class T>
+void fill_typed(TypedKernels<T>& t) {
+  t.dropout_fwd = &dropout_fwd<T>;
+  t.dropout_reference = &dropout_reference<T>;
+}
+
+}  // namespace
+
+void fill_dropout(CpuKernels& k) {
+  fill_typed(k.f32);
+  fill_typed(k.f64);
+}
+
+}  // namespace PYDL_ISA_NS
+}  // namespace cpu
+}  // namespace pydl
