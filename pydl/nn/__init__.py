@@ -18,3 +18,5 @@ from .modules import (  # noqa: F401,E402
     MaxPool2d, Mish, MSELoss, NLLLoss, PReLU, SmoothL1Loss, Softmax, Softmin, Softshrink, Softsign, Tanhshrink,
     Threshold,
 )
+# --- transposed convolution ---
+from .modules import ConvTranspose2d  # noqa: F401,E402

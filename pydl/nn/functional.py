@@ -58,3 +58,5 @@ from ..ops.activations import (  # noqa: E402,F401
     celu, glu, hardshrink, hardsigmoid, hardswish, logsigmoid, mish, prelu, softshrink, softsign, tanhshrink,
     threshold,
 )
+# --- transposed convolution ---
+from ..ops.conv_transpose import conv_transpose2d  # noqa: F401,E402

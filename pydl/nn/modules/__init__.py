@@ -23,3 +23,5 @@ from .loss import (  # noqa: F401,E402
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, FocalLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss,
     SmoothL1Loss,
 )
+# --- transposed convolution (models: autoencoder, DCGAN) ---
+from .conv_transpose import ConvTranspose2d  # noqa: F401,E402
