@@ -49,6 +49,9 @@ from .ops.shape import (  # noqa: F401
 )
 from . import cuda, kernels, nn  # noqa: F401
 from . import optim  # noqa: F401
+# --- checkpoints (serialization) and data ---
+from .serialization import load, save  # noqa: F401,E402
+from . import data  # noqa: F401,E402
 
 __version__ = "0.1.0"
 
