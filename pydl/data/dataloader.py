@@ -58,7 +58,7 @@ def default_convert(data):
 def default_collate(batch):
     """Stacks a list of samples into a batch, as torch's default_collate:
     tensors/arrays → stacked tensor (new first dim); float → float64 tensor;
-    int → int64 tensor; bool → bool tensor; str → list; Mapping → dict of collated
+    int → int64 tensor; bool → bool tensor; str → left as is; Mapping → dict of collated
     fields; namedtuple → same type; tuple/list → list of collated fields (each
     sample must have the same number of fields)."""
     if not isinstance(batch, (list, tuple)):
@@ -67,12 +67,12 @@ def default_collate(batch):
         raise ValueError("default_collate: cannot collate an empty batch")
     elem = batch[0]
     if isinstance(elem, Tensor):
-        for b in batch:
+        for i, b in enumerate(batch):
             if not isinstance(b, Tensor):
                 raise TypeError(f"default_collate: batch mixes pydl.Tensor and {type(b).__name__}")
             if tuple(b.shape) != tuple(elem.shape):
                 raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(elem.shape)} "
-                                   f"at entry 0 and {list(b.shape)} at entry {batch.index(b)}")
+                                   f"at entry 0 and {list(b.shape)} at entry {i}")
         return stack([b.detach() for b in batch], 0)
     if isinstance(elem, (np.ndarray, np.generic)):
         if elem.dtype.kind not in "fiub":
@@ -86,16 +86,16 @@ def default_collate(batch):
     if isinstance(elem, numbers.Real):
         return C.tensor([float(b) for b in batch], dtype=D.float64)
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as torch: strings are left as the sequence they came in
     if isinstance(elem, collections.abc.Mapping):
         return {key: default_collate([d[key] for d in batch]) for key in elem}
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(*(default_collate(list(samples)) for samples in zip(*batch)))
+        return type(elem)(*(default_collate(samples) for samples in zip(*batch)))
     if isinstance(elem, (list, tuple)):
         size = len(elem)
         if any(len(b) != size for b in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        return [default_collate(list(samples)) for samples in zip(*batch)]
+        return [default_collate(samples) for samples in zip(*batch)]
     raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
                     f"found {type(elem).__name__}")
 
