@@ -24,6 +24,9 @@ length, a JSON header, then the raw tensor bytes), so any safetensors reader
   ``{"__dict__": [[key, value], ...]}`` for a dict whose keys are not all
   strings (the optimizer's ``state`` is keyed by parameter index) or that has a
   key starting with ``"__"``. Plain dicts with string keys stay JSON objects.
+* ``"pydl.crc32"`` holds a JSON map of each tensor's CRC-32 (of its bytes), so
+  a flipped bit in the data section is reported with the tensor's name
+  (safetensors itself has no checksum).
 
 A safetensors file without ``pydl.tree`` (e.g. written by
 ``safetensors.torch.save_file(model.state_dict(), path)``) loads as a flat
@@ -50,6 +53,7 @@ import json
 import math
 import os
 import tempfile
+import zlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -62,6 +66,7 @@ __all__ = ["save", "load", "CheckpointNotFoundError"]
 FORMAT_VERSION = "1"
 _TREE_KEY = "pydl.tree"
 _VERSION_KEY = "pydl.format"
+_CRC_KEY = "pydl.crc32"
 
 # safetensors dtype name -> numpy dtype, for the dtypes pydl has.
 _DTYPES = {"F32": np.dtype(np.float32), "F64": np.dtype(np.float64), "I64": np.dtype(np.int64),
@@ -180,8 +185,10 @@ def save(obj, path):
         raise IsADirectoryError(f"pydl.save: '{path}' is a directory")
     tensors = {}
     tree = _encode(obj, "", tensors, set())
+    crcs = {name: zlib.crc32(memoryview(arr).cast("B")) if arr.size else 0 for name, arr in tensors.items()}
     metadata = {"format": "pt", _VERSION_KEY: FORMAT_VERSION,
-                _TREE_KEY: json.dumps(tree, allow_nan=False, separators=(",", ":"))}
+                _TREE_KEY: json.dumps(tree, allow_nan=False, separators=(",", ":")),
+                _CRC_KEY: json.dumps(crcs, separators=(",", ":"))}
     data = stn.save(tensors, metadata=metadata)
 
     directory = os.path.dirname(os.path.abspath(path))
@@ -237,7 +244,7 @@ def _parse_header(path, blob):
                          f"file has only {size - 8} after the length field")
     try:
         header = json.loads(blob[8:8 + n].decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ValueError(f"pydl.load: '{path}' has a corrupted header (not valid JSON: {e})") from None
     if not isinstance(header, dict):
         raise ValueError(f"pydl.load: '{path}' has a corrupted header (a JSON {type(header).__name__}, "
@@ -382,10 +389,24 @@ def load(path, map_location=None):
                          f"format {FORMAT_VERSION})")
     try:
         tree = json.loads(metadata[_TREE_KEY], object_pairs_hook=_no_duplicates)
-    except ValueError as e:
-        raise ValueError(f"pydl.load: '{path}': metadata key '{_TREE_KEY}' is not valid JSON ({e})") from None
+        crcs = json.loads(metadata.get(_CRC_KEY, "null"))
+    except (ValueError, RecursionError) as e:
+        raise ValueError(f"pydl.load: '{path}': pydl metadata is not valid JSON ({e})") from None
+    if crcs is not None:
+        if not isinstance(crcs, dict) or set(crcs) != set(tensors):
+            raise ValueError(f"pydl.load: '{path}': inconsistent metadata: '{_CRC_KEY}' does not list exactly the "
+                             "file's tensors")
+        for name, t in tensors.items():
+            arr = t.numpy()
+            crc = zlib.crc32(memoryview(arr).cast("B")) if arr.size else 0
+            if crcs[name] != crc:
+                raise ValueError(f"pydl.load: '{path}': tensor '{name}' is corrupted (its data fails the CRC-32 "
+                                 "check)")
     used = set()
-    obj = _decode(tree, path, tensors, used, "<root>")
+    try:
+        obj = _decode(tree, path, tensors, used, "<root>")
+    except RecursionError:
+        raise ValueError(f"pydl.load: '{path}': metadata key '{_TREE_KEY}' is nested too deeply") from None
     unused = sorted(set(tensors) - used)
     if unused:
         raise ValueError(f"pydl.load: '{path}': inconsistent metadata: tensor(s) {unused[:5]} are in the file "

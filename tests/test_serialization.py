@@ -283,6 +283,29 @@ def test_flipped_byte_in_header(good_file, pos):
     try_load_into_fresh_model(path)
 
 
+@pytest.mark.parametrize("where", [0.0, 0.3, 0.7, 1.0])
+def test_flipped_bit_in_data_is_caught_by_the_checksum(good_file, where):
+    path, blob = good_file
+    n, _ = header_of(blob)
+    data = bytearray(blob)
+    data[min(8 + n + int((len(blob) - 8 - n) * where), len(blob) - 1)] ^= 0x01
+    path.write_bytes(bytes(data))
+    msg = try_load_into_fresh_model(path)
+    assert "CRC-32" in msg and "tensor 'model." in msg
+
+
+def test_deeply_nested_json_is_an_error_not_a_crash(good_file, tmp_path):
+    header = b"[" * 100000 + b"]" * 100000
+    path = tmp_path / "deep"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    try_load_into_fresh_model(path)
+    path, blob = good_file
+    _, h = header_of(blob)
+    h["__metadata__"]["pydl.tree"] = "[" * 100000 + "]" * 100000
+    path.write_bytes(with_header(blob, h))
+    try_load_into_fresh_model(path)
+
+
 def test_header_length_huge(good_file):
     path, blob = good_file
     for n in (2**63, 2**64 - 1, len(blob)):
@@ -348,6 +371,9 @@ def test_overlapping_tensors(good_file):
 @pytest.mark.parametrize("meta_edit, match", [
     (lambda m: m.pop("pydl.tree"), "missing"),
     (lambda m: m.update({"pydl.tree": "{not json"}), "not valid JSON"),
+    (lambda m: m.update({"pydl.crc32": "[1]"}), "does not list exactly"),
+    (lambda m: m.update({"pydl.crc32": m["pydl.crc32"].replace('"model.0.bias"', '"other"')}),
+     "does not list exactly"),
     (lambda m: m.update({"pydl.format": "99"}), "unsupported pydl checkpoint format"),
     (lambda m: m.update({"pydl.tree": json.dumps({"model": {"0.weight": {"__tensor__": "nope"}}})}), "nope"),
     (lambda m: m.update({"pydl.tree": json.dumps({"epoch": 2})}), "not in 'pydl.tree'"),
