@@ -671,3 +671,25 @@ def test_generated_datasets(maker):
     else:  # arms start at the origin and end on the unit circle
         r = np.linalg.norm(xv, axis=1)
         assert r.min() == 0.0 and abs(r.max() - 1.0) < 1e-6
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="scikit-learn (pydl[data]) not installed")
+def test_digits_pipeline_learns_with_mixup():
+    # whole pipeline: loader, split, shuffling, Mixup soft labels, soft-target loss, Adam
+    pydl.manual_seed(0)
+    x, y = DS.load_digits()
+    train, val = pdata.random_split(pdata.TensorDataset(x / 16.0, y), [0.8, 0.2], seed=0)
+    model = pydl.nn.Sequential(pydl.nn.Linear(64, 64), pydl.nn.ReLU(), pydl.nn.Linear(64, 10))
+    opt = pydl.optim.Adam(model.parameters(), lr=1e-2)
+    mix = T.Mixup(alpha=0.2, num_classes=10)
+    for _ in range(3):
+        for xb, yb in pdata.DataLoader(train, batch_size=64, shuffle=True):
+            xb, soft = mix(xb, yb)
+            loss = T.soft_target_cross_entropy(model(xb), soft)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    xv, yv = next(iter(pdata.DataLoader(val, batch_size=len(val))))
+    with pydl.no_grad():
+        acc = (model(xv).argmax(1) == yv).float().mean().item()
+    assert acc > 0.85  # chance is 0.1; 3 epochs reach ~0.95
