@@ -100,8 +100,9 @@ def _as_array(value, where):
     if arr.dtype not in _DTYPES.values():
         raise TypeError(f"pydl.save: tensor at '{where}' has dtype {arr.dtype}; pydl checkpoints hold "
                         "float32, float64, int64 and bool")
-    # np.ascontiguousarray turns 0-d into 1-d; np.array(order="C") keeps the shape.
-    return np.array(arr, order="C", copy=True)
+    # Serialised right away, so a contiguous array is used as is (no copy). (np.ascontiguousarray
+    # would turn 0-d into 1-d; np.array(order="C") keeps the shape.)
+    return arr if arr.flags.c_contiguous else np.array(arr, order="C")
 
 
 def _encode(obj, path, tensors, owners):

@@ -11,6 +11,7 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 import safetensors.numpy as stn
 import safetensors.torch as stt
 import torch
@@ -113,6 +114,42 @@ def test_round_trip_nested_metadata(tmp_path):
     assert tensors_out["hist"].shape == (1,)
     # dotted keys in the file, the structure in the metadata
     assert sorted(stn.load_file(str(tmp_path / "c"))) == ["hist.2.1.a", "model.w"]
+
+
+def _tensors():
+    shapes = st.lists(st.integers(0, 3), max_size=3).map(tuple)
+    return st.tuples(shapes, st.sampled_from(DTYPES), st.integers(0, 2**31)).map(
+        lambda a: make_tensor(a[0], a[1], np.random.default_rng(a[2])))
+
+
+_leaves = (st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=8)
+           | _tensors())
+_keys = st.text(max_size=6) | st.integers(-5, 5) | st.booleans() | st.none()
+_objects = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=3) | st.tuples(inner, inner)
+                        | st.dictionaries(_keys, inner, max_size=3), max_leaves=12)
+
+
+def _same(a, b):
+    if isinstance(a, pydl.Tensor):
+        return (isinstance(b, pydl.Tensor) and a.dtype is b.dtype and tuple(a.shape) == tuple(b.shape)
+                and np.array_equal(np_of(a), np_of(b)))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(obj=_objects)
+def test_round_trip_random_nested_objects(tmp_path, obj):
+    path = tmp_path / "h.safetensors"
+    try:
+        pydl.save(obj, path)
+    except ValueError as e:  # two paths spelling one tensor name ("a.1" vs ["a"][1]) are refused
+        assert "map to the tensor name" in str(e)
+        return
+    assert _same(obj, pydl.load(path))
 
 
 def test_requires_grad_and_numpy_torch_leaves(tmp_path):
