@@ -51,6 +51,9 @@ from . import cuda, kernels, nn  # noqa: F401
 from . import optim  # noqa: F401
 # --- layers: model summary ---
 from .nn.summary import summary  # noqa: F401,E402
+# --- checkpoints (serialization) and data ---
+from .serialization import load, save  # noqa: F401,E402
+from . import data  # noqa: F401,E402
 
 __version__ = "0.1.0"
 

@@ -16,6 +16,7 @@ where parameters are numbered in group order.
 import copy
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from itertools import chain
 
 import numpy as np
@@ -171,9 +172,21 @@ class Optimizer:
         """Loads a ``state_dict()`` (pydl's, or torch's with torch/numpy tensors):
         the groups must have the same sizes; state tensors are copied and cast
         to their parameter's dtype (except ``step``)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"optimizer state_dict must be a dict, got {type(state_dict).__name__}")
         state_dict = dict(state_dict)
+        for key in ("state", "param_groups"):
+            if key not in state_dict:
+                raise ValueError(f"optimizer state_dict has no '{key}' entry (keys: {sorted(map(str, state_dict))})")
+        if not isinstance(state_dict["state"], Mapping):
+            raise ValueError("optimizer state_dict['state'] must be a dict of per-parameter state")
+        if not isinstance(state_dict["param_groups"], (list, tuple)) or not all(
+                isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple))
+                for g in state_dict["param_groups"]):
+            raise ValueError("optimizer state_dict['param_groups'] must be a list of dicts, each with a 'params' "
+                             "list of parameter indices")
         groups = self.param_groups
-        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        saved_groups = [dict(g) for g in copy.deepcopy(list(state_dict["param_groups"]))]
         if len(groups) != len(saved_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         if any(len(g["params"]) != len(s["params"]) for g, s in zip(groups, saved_groups)):
@@ -195,10 +208,25 @@ class Optimizer:
                 return {k: cast(param, v, k) for k, v in value.items()}
             return value
 
+        def validate(index, param, value):
+            # Everything is checked before self.state / self.param_groups change, so a bad
+            # state_dict leaves the optimizer as it was.
+            if not isinstance(value, Mapping):
+                raise ValueError(f"optimizer state for parameter {index} must be a dict, got {type(value).__name__}")
+            for key, v in value.items():
+                v = _as_state_tensor(v)
+                if isinstance(v, Tensor) and key != "step" and tuple(v.shape) != tuple(param.shape):
+                    raise ValueError(f"optimizer state '{key}' of parameter {index} has shape {tuple(v.shape)}, "
+                                     f"but the parameter has shape {tuple(param.shape)}")
+                if key == "step" and isinstance(v, Tensor) and v.numel() != 1:
+                    raise ValueError(f"optimizer state 'step' of parameter {index} must be a scalar, got shape "
+                                     f"{tuple(v.shape)}")
+
         state = defaultdict(dict)
         for k, v in state_dict["state"].items():
             if k in id_map:
                 param = id_map[k]
+                validate(k, param, v)
                 state[param] = cast(param, v)
                 step = state[param].get("step")
                 if step is not None and not isinstance(step, Tensor):

@@ -362,8 +362,18 @@ class Module:
                                   f"from checkpoint, the shape in current model is {param.shape}.")
                 continue
             try:
+                # Convert now (dtype, layout) so that the deferred copy below cannot fail half-way.
                 with no_grad():
-                    param.copy_(input_param)
+                    value = input_param.detach()
+                    if value.dtype is not param.dtype:
+                        value = value.to(param.dtype)
+                    value = value.contiguous()
+                pending = local_metadata.get("_pydl_pending_copies") if isinstance(local_metadata, dict) else None
+                if pending is not None:
+                    pending.append((param, value))  # load_state_dict copies once everything is validated
+                else:
+                    with no_grad():
+                        param.copy_(value)
             except Exception as ex:  # noqa: BLE001 (reported like torch does)
                 error_msgs.append(f'While copying the parameter named "{key}", whose dimensions in the model '
                                   f"are {param.shape} and whose dimensions in the checkpoint are "
@@ -389,31 +399,45 @@ class Module:
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing_keys, unexpected_keys, error_msgs = [], [], []
         state_dict = OrderedDict(state_dict)
+        # Two phases, so that a failing load leaves the model untouched (torch copies as it
+        # goes and can leave a half-loaded model): every module validates and converts its
+        # entries into `pending`; the copies happen only once nothing was wrong.
+        pending, visited = [], []
 
         def load(module, local_state_dict, prefix=""):
-            module._load_from_state_dict(local_state_dict, prefix, {}, True, missing_keys, unexpected_keys,
-                                         error_msgs)
+            module._load_from_state_dict(local_state_dict, prefix, {"_pydl_pending_copies": pending}, True,
+                                         missing_keys, unexpected_keys, error_msgs)
             for name, child in module._modules.items():
                 if child is not None:
                     child_prefix = prefix + name + "."
                     child_state = {k: v for k, v in local_state_dict.items() if k.startswith(child_prefix)}
                     load(child, child_state, child_prefix)
-            incompatible = _IncompatibleKeys(missing_keys, unexpected_keys)
-            for hook in module._load_state_dict_post_hooks.values():
-                hook(module, incompatible)
+            visited.append(module)
+
+        def check():
+            msgs = list(error_msgs)
+            if strict:
+                if unexpected_keys:
+                    msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in unexpected_keys)))
+                if missing_keys:
+                    msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                        ", ".join(f'"{k}"' for k in missing_keys)))
+            if msgs:
+                raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                    self.__class__.__name__, "\n\t".join(msgs)))
 
         load(self, state_dict)
-        if strict:
-            if unexpected_keys:
-                error_msgs.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected_keys)))
-            if missing_keys:
-                error_msgs.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing_keys)))
-        if error_msgs:
-            raise RuntimeError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                self.__class__.__name__, "\n\t".join(error_msgs)))
-        return _IncompatibleKeys(missing_keys, unexpected_keys)
+        check()
+        with no_grad():
+            for param, value in pending:
+                param.copy_(value)
+        incompatible = _IncompatibleKeys(missing_keys, unexpected_keys)
+        for module in visited:  # post hooks see the loaded values (and may report more keys)
+            for hook in module._load_state_dict_post_hooks.values():
+                hook(module, incompatible)
+        check()
+        return incompatible
 
     def register_state_dict_post_hook(self, hook):
         return _register(self._state_dict_hooks, hook)
