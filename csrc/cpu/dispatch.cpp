@@ -39,6 +39,7 @@ struct Tables {
       avx512::fill_pooling(avx512_t);
       avx512::fill_norm(avx512_t);
       avx512::fill_loss(avx512_t);
+      avx512::fill_attention(avx512_t);  // attention (sdpa)
       avx512_t.isa = "avx512";
       push("avx512", &avx512_t);
     }
@@ -55,6 +56,7 @@ struct Tables {
       avx2::fill_pooling(avx2_t);
       avx2::fill_norm(avx2_t);
       avx2::fill_loss(avx2_t);
+      avx2::fill_attention(avx2_t);  // attention (sdpa)
       avx2_t.isa = "avx2";
       push("avx2", &avx2_t);
     }
@@ -69,6 +71,7 @@ struct Tables {
     scalar::fill_pooling(scalar_t);
     scalar::fill_norm(scalar_t);
     scalar::fill_loss(scalar_t);
+    scalar::fill_attention(scalar_t);  // attention (sdpa)
     scalar_t.isa = "scalar";
     push("scalar", &scalar_t);
     active = tables[0];

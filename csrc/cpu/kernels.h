@@ -72,6 +72,43 @@ struct Pool2dParams {
   int64_t divisor_override = 0;
 };
 
+// --- attention (sdpa) ---
+// Scaled dot-product attention (attention.cpp): the arguments of one call,
+// for BH (batch x head) slices. q / k / v slice bh starts at q + q_off[bh]
+// (etc.); rows are strided by ldq / ldk / ldv, columns are contiguous. mask:
+// kind 0 none, 1 bool (true = keep), 2 additive T; element (i, j) of slice bh
+// at m_off[bh] + i*m_rs + j*m_cs. out [BH, L, Ev], lse [BH, L] contiguous.
+// Backward also reads dout [BH, L, Ev], delta [BH, L] (rowsum(dout * out)) and
+// writes dk [BH, S, E], dv [BH, S, Ev].
+constexpr int64_t kSdpaBlockQ = 64;  // query rows per forward work item / backward tile
+constexpr int64_t kSdpaBlockK = 64;  // keys per tile (a multiple of every vector width)
+template <class T>
+struct SdpaArgs {
+  int64_t BH = 0, L = 0, S = 0, E = 0, Ev = 0;
+  const T* q = nullptr;
+  const T* k = nullptr;
+  const T* v = nullptr;
+  const int64_t* q_off = nullptr;
+  const int64_t* k_off = nullptr;
+  const int64_t* v_off = nullptr;
+  int64_t ldq = 0, ldk = 0, ldv = 0;
+  int mask_kind = 0;
+  const void* mask = nullptr;
+  const int64_t* m_off = nullptr;
+  int64_t m_rs = 0, m_cs = 0;
+  bool causal = false;
+  T scale = 1;
+  double dropout_p = 0;
+  uint64_t seed = 0;
+  T* out = nullptr;
+  T* lse = nullptr;
+  const T* dout = nullptr;
+  const T* delta = nullptr;
+  T* dk = nullptr;
+  T* dv = nullptr;
+};
+// --- end attention (sdpa) ---
+
 template <class T>
 struct TypedKernels {
   // y[i] = f(x[i]), i < n
@@ -166,6 +203,14 @@ struct TypedKernels {
                            T* lse, T* loss) = nullptr;
   void (*ce_prob_bwd_rows)(const T* x, const T* q, const T* w, const T* lse, const T* scale,
                            int64_t M, int64_t C, double ls, T* dx) = nullptr;
+  // --- attention (sdpa) --- (attention.cpp; f32/f64 only)
+  // flash forward of query rows [i0, i1) (at most kSdpaBlockQ) of slice bh
+  void (*sdpa_fwd)(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) = nullptr;
+  void (*sdpa_fwd_reference)(const SdpaArgs<T>& a, int64_t bh) = nullptr;  // whole slice
+  // flash backward of key rows [j0, j1) of slice bh: writes those dk / dv rows,
+  // adds this tile's share of dq into dq_acc [L, E]
+  void (*sdpa_bwd)(const SdpaArgs<T>& a, int64_t bh, int64_t j0, int64_t j1, T* dq_acc) = nullptr;
+  void (*sdpa_bwd_reference)(const SdpaArgs<T>& a, int64_t bh, T* dq) = nullptr;  // dq [L, E] written
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -250,6 +295,11 @@ template <> inline const TypedKernels<bool>& typed<bool>() { return kernels().b8
 namespace scalar { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx2 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx512 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
+
+// --- attention (sdpa) ---
+namespace scalar { void fill_attention(CpuKernels&); }
+namespace avx2 { void fill_attention(CpuKernels&); }
+namespace avx512 { void fill_attention(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl
