@@ -9,4 +9,9 @@ from .modules import (  # noqa: F401
     ModuleDict, ModuleList, ParameterDict, ParameterList, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softplus,
     Tanh, Unflatten,
 )
+# --- attention (sdpa) ---
+from .modules import (  # noqa: F401
+    LayerNorm, MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from . import utils  # noqa: F401

@@ -8,3 +8,9 @@ from .activation import (  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .sparse import Embedding  # noqa: F401
 from .flatten import Flatten, Unflatten  # noqa: F401
+# --- attention (sdpa): LayerNorm (needed by the transformer; reconcile with a fuller normalization.py) ---
+from .normalization import LayerNorm  # noqa: F401
+from .attention import MultiheadAttention  # noqa: F401
+from .transformer import (  # noqa: F401
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
