@@ -352,6 +352,25 @@ PYBIND11_MODULE(_C, m) {
   m.def("local_response_norm_backward", &local_response_norm_backward, nogil(), py::arg("grad"), py::arg("x"),
         py::arg("y"), py::arg("den"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
         py::arg("reference") = false);
+  // --- attention (sdpa) --- (mask / scale None: absent)
+  m.def("sdpa_forward",
+        [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> mask, bool is_causal,
+           std::optional<double> scale, double dropout_p, uint64_t seed) {
+          return sdpa_forward(q, k, v, mask ? &*mask : nullptr, is_causal, scale, dropout_p, seed);
+        },
+        nogil(), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("is_causal"),
+        py::arg("scale"), py::arg("dropout_p"), py::arg("seed"));
+  m.def("sdpa_backward",
+        [](const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> mask,
+           const Tensor& out, const Tensor& lse, bool is_causal, std::optional<double> scale, double dropout_p,
+           uint64_t seed) {
+          return sdpa_backward(dout, q, k, v, mask ? &*mask : nullptr, out, lse, is_causal, scale, dropout_p, seed);
+        },
+        nogil(), py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("out"),
+        py::arg("lse"), py::arg("is_causal"), py::arg("scale"), py::arg("dropout_p"), py::arg("seed"));
+  m.def("attention_variants", &attention_variants);
+  m.def("set_attention_variant", &set_attention_variant);
+  m.def("attention_variant", &attention_variant);
 
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });

@@ -143,5 +143,18 @@ std::vector<Tensor> local_response_norm(const Tensor& x, int64_t size, double al
                                         bool reference = false);
 Tensor local_response_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& y, const Tensor& den,
                                     int64_t size, double alpha, double beta, double k, bool reference = false);
+// --- attention (sdpa) --- (core/ops_attention.cpp, kernels in cpu/attention.cpp)
+// q (..., L, E), k (..., S, E), v (..., S, Ev), batch dims broadcast; mask (may be
+// null) bool (true = keep) or q's dtype, broadcast to (batch..., L, S). scale: empty
+// => 1/sqrt(E). seed drives the dropout mask. Returns {out (batch..., L, Ev), lse (batch..., L)}.
+std::vector<Tensor> sdpa_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor* mask,
+                                 bool is_causal, std::optional<double> scale, double dropout_p, uint64_t seed);
+// Returns {dq, dk, dv} in the broadcast batch shape (the caller sums them back to the inputs').
+std::vector<Tensor> sdpa_backward(const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor* mask, const Tensor& out, const Tensor& lse, bool is_causal,
+                                  std::optional<double> scale, double dropout_p, uint64_t seed);
+std::vector<std::string> attention_variants(DType dtype);
+void set_attention_variant(const std::string& name);  // "" => flash
+std::string attention_variant();
 
 }  // namespace pydl

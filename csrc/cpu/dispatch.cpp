@@ -43,6 +43,7 @@ struct Tables {
       avx512::fill_embedding(avx512_t);
       avx512::fill_dropout(avx512_t);
       avx512::fill_lrn(avx512_t);
+      avx512::fill_attention(avx512_t);  // attention (sdpa)
       avx512_t.isa = "avx512";
       push("avx512", &avx512_t);
     }
@@ -63,6 +64,7 @@ struct Tables {
       avx2::fill_embedding(avx2_t);
       avx2::fill_dropout(avx2_t);
       avx2::fill_lrn(avx2_t);
+      avx2::fill_attention(avx2_t);  // attention (sdpa)
       avx2_t.isa = "avx2";
       push("avx2", &avx2_t);
     }
@@ -81,6 +83,7 @@ struct Tables {
     scalar::fill_embedding(scalar_t);
     scalar::fill_dropout(scalar_t);
     scalar::fill_lrn(scalar_t);
+    scalar::fill_attention(scalar_t);  // attention (sdpa)
     scalar_t.isa = "scalar";
     push("scalar", &scalar_t);
     active = tables[0];

@@ -74,6 +74,42 @@ struct Pool2dParams {
 
 // --- layers: local response norm parameters (lrn.cpp) ---
 struct LrnParams { int64_t size = 1; double alpha = 1e-4, beta = 0.75, k = 1.0; };
+// --- attention (sdpa) ---
+// Scaled dot-product attention (attention.cpp): the arguments of one call,
+// for BH (batch x head) slices. q / k / v slice bh starts at q + q_off[bh]
+// (etc.); rows are strided by ldq / ldk / ldv, columns are contiguous. mask:
+// kind 0 none, 1 bool (true = keep), 2 additive T; element (i, j) of slice bh
+// at m_off[bh] + i*m_rs + j*m_cs. out [BH, L, Ev], lse [BH, L] contiguous.
+// Backward also reads dout [BH, L, Ev], delta [BH, L] (rowsum(dout * out)) and
+// writes dk [BH, S, E], dv [BH, S, Ev].
+constexpr int64_t kSdpaBlockQ = 64;  // query rows per forward work item / backward tile
+constexpr int64_t kSdpaBlockK = 64;  // keys per tile (a multiple of every vector width)
+template <class T>
+struct SdpaArgs {
+  int64_t BH = 0, L = 0, S = 0, E = 0, Ev = 0;
+  const T* q = nullptr;
+  const T* k = nullptr;
+  const T* v = nullptr;
+  const int64_t* q_off = nullptr;
+  const int64_t* k_off = nullptr;
+  const int64_t* v_off = nullptr;
+  int64_t ldq = 0, ldk = 0, ldv = 0;
+  int mask_kind = 0;
+  const void* mask = nullptr;
+  const int64_t* m_off = nullptr;
+  int64_t m_rs = 0, m_cs = 0;
+  bool causal = false;
+  T scale = 1;
+  double dropout_p = 0;
+  uint64_t seed = 0;
+  T* out = nullptr;
+  T* lse = nullptr;
+  const T* dout = nullptr;
+  const T* delta = nullptr;
+  T* dk = nullptr;
+  T* dv = nullptr;
+};
+// --- end attention (sdpa) ---
 
 template <class T>
 struct TypedKernels {
@@ -192,6 +228,14 @@ struct TypedKernels {
   void (*lrn_fwd_reference)(const T* x, T* y, T* den, int64_t C, int64_t inner, const LrnParams& p) = nullptr;
   void (*lrn_bwd_reference)(const T* g, const T* x, const T* y, const T* den, T* dx, int64_t C, int64_t inner,
                             const LrnParams& p) = nullptr;
+  // --- attention (sdpa) --- (attention.cpp; f32/f64 only)
+  // flash forward of query rows [i0, i1) (at most kSdpaBlockQ) of slice bh
+  void (*sdpa_fwd)(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) = nullptr;
+  void (*sdpa_fwd_reference)(const SdpaArgs<T>& a, int64_t bh) = nullptr;  // whole slice
+  // flash backward of key rows [j0, j1) of slice bh: writes those dk / dv rows,
+  // adds this tile's share of dq into dq_acc [L, E]
+  void (*sdpa_bwd)(const SdpaArgs<T>& a, int64_t bh, int64_t j0, int64_t j1, T* dq_acc) = nullptr;
+  void (*sdpa_bwd_reference)(const SdpaArgs<T>& a, int64_t bh, T* dq) = nullptr;  // dq [L, E] written
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -280,6 +324,11 @@ namespace avx512 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&
 namespace scalar { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
 namespace avx2 { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
 namespace avx512 { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernels&); void fill_lrn(CpuKernels&); }
+
+// --- attention (sdpa) ---
+namespace scalar { void fill_attention(CpuKernels&); }
+namespace avx2 { void fill_attention(CpuKernels&); }
+namespace avx512 { void fill_attention(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl

@@ -9,6 +9,11 @@ from .modules import (  # noqa: F401
     ModuleDict, ModuleList, ParameterDict, ParameterList, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softplus,
     Tanh, Unflatten,
 )
+# --- attention (sdpa) ---
+from .modules import (  # noqa: F401
+    LayerNorm, MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from . import utils  # noqa: F401
 # --- layers: conv, pooling, normalization, softmax and more activations, channel dropout, losses ---
 from .modules import (  # noqa: F401,E402

@@ -10,6 +10,9 @@ from ..ops.conv import conv2d  # noqa: F401
 from ..ops.pooling import (  # noqa: F401
     adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, max_pool1d, max_pool2d,
 )
+# --- attention (sdpa) ---
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
+# --- end attention (sdpa) ---
 from .. import _C
 from .. import _dtype as _D
 from .._tensor import Tensor

@@ -25,3 +25,8 @@ from .loss import (  # noqa: F401,E402
 )
 # --- transposed convolution (models: autoencoder, DCGAN) ---
 from .conv_transpose import ConvTranspose2d  # noqa: F401,E402
+# --- attention (sdpa): LayerNorm comes from the normalization block above ---
+from .attention import MultiheadAttention  # noqa: F401
+from .transformer import (  # noqa: F401
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+)
