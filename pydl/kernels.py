@@ -13,6 +13,8 @@ _FAMILIES = {"matmul": (_C.gemm_variants, _C.set_gemm_variant, _C.gemm_variant)}
 _FAMILIES["pooling"] = (_C.pool_variants, _C.set_pool_variant, _C.pool_variant)
 # conv2d: current() is "auto" (the per-shape default) unless a variant is forced.
 _FAMILIES["conv2d"] = (_C.conv_variants, _C.set_conv_variant, _C.conv_variant)
+# --- rnn cells (reference, fast) ---
+_FAMILIES["rnn_cell"] = (_C.rnn_cell_variants, _C.set_rnn_cell_variant, _C.rnn_cell_variant)
 
 
 def families():

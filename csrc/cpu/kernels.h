@@ -166,6 +166,34 @@ struct TypedKernels {
                            T* lse, T* loss) = nullptr;
   void (*ce_prob_bwd_rows)(const T* x, const T* q, const T* w, const T* lse, const T* scale,
                            int64_t M, int64_t C, double ls, T* dx) = nullptr;
+  // --- rnn cells (rnn_cell.cpp; f32/f64 only) ---
+  // Pointwise part of one time step over B contiguous rows; see rnn_cell.cpp for
+  // the layouts. Nullable: hg (no hidden projection), acts / ws (nothing saved),
+  // bhh, and every upstream gradient (dh, dh2, dc: zero).
+  void (*lstm_cell_fwd)(const T* xg, const T* hg, const T* c_prev, T* h, T* c, T* acts, int64_t B,
+                        int64_t H) = nullptr;
+  void (*lstm_cell_fwd_reference)(const T* xg, const T* hg, const T* c_prev, T* h, T* c, T* acts,
+                                  int64_t B, int64_t H) = nullptr;
+  void (*lstm_cell_bwd)(const T* dh, const T* dh2, const T* dc, const T* acts, const T* c_prev,
+                        const T* c, T* dgates, T* dc_prev, int64_t B, int64_t H) = nullptr;
+  void (*lstm_cell_bwd_reference)(const T* dh, const T* dh2, const T* dc, const T* acts,
+                                  const T* c_prev, const T* c, T* dgates, T* dc_prev, int64_t B,
+                                  int64_t H) = nullptr;
+  void (*gru_cell_fwd)(const T* xg, const T* hg, const T* bhh, const T* h_prev, T* h, T* ws, int64_t B,
+                       int64_t H) = nullptr;
+  void (*gru_cell_fwd_reference)(const T* xg, const T* hg, const T* bhh, const T* h_prev, T* h, T* ws,
+                                 int64_t B, int64_t H) = nullptr;
+  void (*gru_cell_bwd)(const T* dh, const T* dh2, const T* ws, const T* h_prev, T* dxg, T* dhg,
+                       T* dh_prev, int64_t B, int64_t H) = nullptr;
+  void (*gru_cell_bwd_reference)(const T* dh, const T* dh2, const T* ws, const T* h_prev, T* dxg,
+                                 T* dhg, T* dh_prev, int64_t B, int64_t H) = nullptr;
+  void (*rnn_cell_fwd)(const T* xg, const T* hg, T* h, int64_t B, int64_t H, bool relu) = nullptr;
+  void (*rnn_cell_fwd_reference)(const T* xg, const T* hg, T* h, int64_t B, int64_t H,
+                                 bool relu) = nullptr;
+  void (*rnn_cell_bwd)(const T* dh, const T* dh2, const T* h, T* dpre, int64_t B, int64_t H,
+                       bool relu) = nullptr;
+  void (*rnn_cell_bwd_reference)(const T* dh, const T* dh2, const T* h, T* dpre, int64_t B, int64_t H,
+                                 bool relu) = nullptr;
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -250,6 +278,11 @@ template <> inline const TypedKernels<bool>& typed<bool>() { return kernels().b8
 namespace scalar { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx2 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
 namespace avx512 { void fill_pooling(CpuKernels&); void fill_softmax(CpuKernels&); void fill_norm(CpuKernels&); void fill_loss(CpuKernels&); void fill_conv(CpuKernels&); void fill_elementwise(CpuKernels&); void fill_reduce(CpuKernels&); void fill_matmul(CpuKernels&); void fill_optim(CpuKernels&); void fill_probe(CpuKernels&); }
+
+// --- rnn cells ---
+namespace scalar { void fill_rnn(CpuKernels&); }
+namespace avx2 { void fill_rnn(CpuKernels&); }
+namespace avx512 { void fill_rnn(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl

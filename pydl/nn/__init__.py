@@ -9,4 +9,6 @@ from .modules import (  # noqa: F401
     ModuleDict, ModuleList, ParameterDict, ParameterList, ReLU, ReLU6, Sequential, Sigmoid, SiLU, Softplus,
     Tanh, Unflatten,
 )
+# --- recurrent (rnn) ---
+from .modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from . import utils  # noqa: F401

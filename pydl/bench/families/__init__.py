@@ -7,3 +7,5 @@ from . import softmax_norm  # noqa: F401
 from . import conv2d  # noqa: F401
 from . import pooling  # noqa: F401
 from . import autograd  # noqa: F401
+# --- recurrent (rnn) ---
+from . import rnn  # noqa: F401

@@ -8,3 +8,5 @@ from .activation import (  # noqa: F401
 from .dropout import Dropout  # noqa: F401
 from .sparse import Embedding  # noqa: F401
 from .flatten import Flatten, Unflatten  # noqa: F401
+# --- recurrent (rnn) ---
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
