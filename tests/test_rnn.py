@@ -18,6 +18,16 @@ CELL_SHAPES = [(1, 1), (7, 33), (33, 7), (65, 65), (1, 65), (2, 127)]  # (B, H)
 TOL = {"float32": dict(rtol=1.3e-6, atol=1e-5), "float64": dict(rtol=1e-7, atol=1e-7)}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _torch_single_thread():
+    """torch is only the reference here: on a loaded machine its OpenMP threads spin for
+    milliseconds per tiny op (50x slower); pydl keeps its threads, so its parallel paths run."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _np(rng, shape, dtype, scale=2.0):
     return rng.uniform(-scale, scale, size=shape).astype(dtype)
 
