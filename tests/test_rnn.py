@@ -399,6 +399,33 @@ def test_sequence_modules(kind, cfg, dtype):
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_sequence_noncontiguous_views(kind):
+    """Input and hx given as strided views (transposed / sliced), float64: same results and gradients."""
+    pm, tm = _pair(kind, "float64", 5, 7, num_layers=2, bidirectional=True)
+    rng = rng_for("noncontig", kind)
+    xb = rng.uniform(-1, 1, size=(3, 4, 10))          # x = xb.transpose(0, 1)[..., ::2]: [4, 3, 5]
+    hb = rng.uniform(-1, 1, size=(3, 4, 7))           # h = hb.transpose(0, 1): [4, 3, 7]
+    cb = rng.uniform(-1, 1, size=(3, 4, 7))
+    pxb, txb = pydl.tensor(xb, requires_grad=True), torch.tensor(xb, requires_grad=True)
+    phb, thb = pydl.tensor(hb, requires_grad=True), torch.tensor(hb, requires_grad=True)
+    pcb, tcb = pydl.tensor(cb, requires_grad=True), torch.tensor(cb, requires_grad=True)
+    px, tx = pxb.transpose(0, 1)[..., ::2], txb.transpose(0, 1)[..., ::2]
+    assert not px.is_contiguous()
+    ph, th = phb.transpose(0, 1), thb.transpose(0, 1)
+    if kind == "LSTM":
+        ph, th = (ph, pcb.transpose(0, 1)), (th, tcb.transpose(0, 1))
+    pout, tout = pm(px, ph), tm(tx, th)
+    compare(f"{kind} noncontig outputs", pout, tout, **TOL["float64"])
+    gs = _gs(tout, 7)
+    pydl.autograd.backward(_flat(pout), [pydl.tensor(g) for g in gs])
+    torch.autograd.backward(_flat(tout), [torch.tensor(g) for g in gs])
+    for name, a, b in [("x", pxb, txb), ("h", phb, thb)] + ([("c", pcb, tcb)] if kind == "LSTM" else []):
+        compare(f"{kind} noncontig grad {name}", a.grad, b.grad, **TOL["float64"])
+    for (n, p), (_, q) in zip(pm.named_parameters(), tm.named_parameters()):
+        compare(f"{kind} noncontig grad {n}", p.grad, q.grad, **TOL["float64"])
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_sequence_empty_batch(kind):
     pm, tm = _pair(kind, "float32", 4, 5, num_layers=2)
     out, hid = pm(pydl.zeros((3, 0, 4)))

@@ -105,6 +105,10 @@ class RNNBase(Module):
         for w in self.parameters():
             init.uniform_(w, -stdv, stdv)
 
+    def flatten_parameters(self):
+        """No-op, for code written for torch: pydl never packs the weights into one buffer (cuDNN's
+        layout); the sequence ops read each parameter where it is."""
+
     @property
     def all_weights(self):
         return [[getattr(self, n) for n in names] for names in self._all_weights]
