@@ -371,6 +371,44 @@ PYBIND11_MODULE(_C, m) {
   m.def("attention_variants", &attention_variants);
   m.def("set_attention_variant", &set_attention_variant);
   m.def("attention_variant", &attention_variant);
+  // --- rnn cells: one time step's pointwise part (None for an optional tensor: absent / zero) ---
+  {
+    using OptT = std::optional<Tensor>;
+    auto p = [](const OptT& t) -> const Tensor* { return t ? &*t : nullptr; };
+    m.def("lstm_cell",
+          [p](const Tensor& xg, OptT hg, const Tensor& c_prev, bool save, bool reference) {
+            return lstm_cell(xg, p(hg), c_prev, save, reference);
+          },
+          nogil(), py::arg("xg"), py::arg("hg"), py::arg("c_prev"), py::arg("save") = true,
+          py::arg("reference") = false);
+    m.def("lstm_cell_backward",
+          [p](OptT dh, OptT dh2, OptT dc, const Tensor& acts, const Tensor& c_prev, const Tensor& c,
+              bool reference) { return lstm_cell_backward(p(dh), p(dh2), p(dc), acts, c_prev, c, reference); },
+          nogil(), py::arg("dh"), py::arg("dh2"), py::arg("dc"), py::arg("acts"), py::arg("c_prev"), py::arg("c"),
+          py::arg("reference") = false);
+    m.def("gru_cell",
+          [p](const Tensor& xg, OptT hg, OptT bhh, const Tensor& h_prev, bool save, bool reference) {
+            return gru_cell(xg, p(hg), p(bhh), h_prev, save, reference);
+          },
+          nogil(), py::arg("xg"), py::arg("hg"), py::arg("bhh"), py::arg("h_prev"), py::arg("save") = true,
+          py::arg("reference") = false);
+    m.def("gru_cell_backward",
+          [p](OptT dh, OptT dh2, const Tensor& ws, const Tensor& h_prev, bool reference) {
+            return gru_cell_backward(p(dh), p(dh2), ws, h_prev, reference);
+          },
+          nogil(), py::arg("dh"), py::arg("dh2"), py::arg("ws"), py::arg("h_prev"), py::arg("reference") = false);
+    m.def("rnn_cell",
+          [p](const Tensor& xg, OptT hg, bool relu, bool reference) { return rnn_cell(xg, p(hg), relu, reference); },
+          nogil(), py::arg("xg"), py::arg("hg"), py::arg("relu"), py::arg("reference") = false);
+    m.def("rnn_cell_backward",
+          [p](OptT dh, OptT dh2, const Tensor& h, bool relu, bool reference) {
+            return rnn_cell_backward(p(dh), p(dh2), h, relu, reference);
+          },
+          nogil(), py::arg("dh"), py::arg("dh2"), py::arg("h"), py::arg("relu"), py::arg("reference") = false);
+    m.def("rnn_cell_variants", &rnn_cell_variants);
+    m.def("set_rnn_cell_variant", &set_rnn_cell_variant);
+    m.def("rnn_cell_variant", &rnn_cell_variant);
+  }
 
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });

@@ -15,6 +15,8 @@ _FAMILIES["pooling"] = (_C.pool_variants, _C.set_pool_variant, _C.pool_variant)
 _FAMILIES["conv2d"] = (_C.conv_variants, _C.set_conv_variant, _C.conv_variant)
 # --- attention (sdpa) --- reference materialises the scores; flash (default) tiles them.
 _FAMILIES["attention"] = (_C.attention_variants, _C.set_attention_variant, _C.attention_variant)
+# --- rnn cells (reference, fast) ---
+_FAMILIES["rnn_cell"] = (_C.rnn_cell_variants, _C.set_rnn_cell_variant, _C.rnn_cell_variant)
 
 
 def families():

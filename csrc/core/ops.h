@@ -156,5 +156,23 @@ std::vector<Tensor> sdpa_backward(const Tensor& dout, const Tensor& q, const Ten
 std::vector<std::string> attention_variants(DType dtype);
 void set_attention_variant(const std::string& name);  // "" => flash
 std::string attention_variant();
+// --- rnn cells (core/ops_rnn.cpp, kernels in cpu/rnn_cell.cpp) ---------------
+// One time step's pointwise part; see ops_rnn.cpp for shapes. Pointer arguments
+// are optional (null: absent / zero). save: also return what the backward needs
+// (LSTM acts [B, 4H], GRU ws [B, 4H]); reference: run the plain reference kernel.
+std::vector<Tensor> lstm_cell(const Tensor& xg, const Tensor* hg, const Tensor& c_prev, bool save,
+                              bool reference);  // {h, c, acts}
+std::vector<Tensor> lstm_cell_backward(const Tensor* dh, const Tensor* dh2, const Tensor* dc,
+                                       const Tensor& acts, const Tensor& c_prev, const Tensor& c,
+                                       bool reference);  // {dgates, dc_prev}
+std::vector<Tensor> gru_cell(const Tensor& xg, const Tensor* hg, const Tensor* bhh, const Tensor& h_prev,
+                             bool save, bool reference);  // {h, ws}
+std::vector<Tensor> gru_cell_backward(const Tensor* dh, const Tensor* dh2, const Tensor& ws,
+                                      const Tensor& h_prev, bool reference);  // {dxg, dhg, dh_prev part}
+Tensor rnn_cell(const Tensor& xg, const Tensor* hg, bool relu, bool reference);
+Tensor rnn_cell_backward(const Tensor* dh, const Tensor* dh2, const Tensor& h, bool relu, bool reference);
+std::vector<std::string> rnn_cell_variants(DType dtype);  // reference, fast
+void set_rnn_cell_variant(const std::string& name);       // "" => fast
+std::string rnn_cell_variant();
 
 }  // namespace pydl

@@ -86,6 +86,16 @@ struct Tables {
     scalar::fill_attention(scalar_t);  // attention (sdpa)
     scalar_t.isa = "scalar";
     push("scalar", &scalar_t);
+    // --- rnn cells (rnn_cell.cpp) ---
+    for (int i = 0; i < count; ++i) {
+#if PYDL_HAVE_AVX512
+      if (tables[i] == &avx512_t) avx512::fill_rnn(avx512_t);
+#endif
+#if PYDL_HAVE_AVX2
+      if (tables[i] == &avx2_t) avx2::fill_rnn(avx2_t);
+#endif
+      if (tables[i] == &scalar_t) scalar::fill_rnn(scalar_t);
+    }
     active = tables[0];
     if (const char* env = std::getenv("PYDL_ISA")) {
       for (int i = 0; i < count; ++i)

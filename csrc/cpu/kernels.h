@@ -236,6 +236,34 @@ struct TypedKernels {
   // adds this tile's share of dq into dq_acc [L, E]
   void (*sdpa_bwd)(const SdpaArgs<T>& a, int64_t bh, int64_t j0, int64_t j1, T* dq_acc) = nullptr;
   void (*sdpa_bwd_reference)(const SdpaArgs<T>& a, int64_t bh, T* dq) = nullptr;  // dq [L, E] written
+  // --- rnn cells (rnn_cell.cpp; f32/f64 only) ---
+  // Pointwise part of one time step over B contiguous rows; see rnn_cell.cpp for
+  // the layouts. Nullable: hg (no hidden projection), acts / ws (nothing saved),
+  // bhh, and every upstream gradient (dh, dh2, dc: zero).
+  void (*lstm_cell_fwd)(const T* xg, const T* hg, const T* c_prev, T* h, T* c, T* acts, int64_t B,
+                        int64_t H) = nullptr;
+  void (*lstm_cell_fwd_reference)(const T* xg, const T* hg, const T* c_prev, T* h, T* c, T* acts,
+                                  int64_t B, int64_t H) = nullptr;
+  void (*lstm_cell_bwd)(const T* dh, const T* dh2, const T* dc, const T* acts, const T* c_prev,
+                        const T* c, T* dgates, T* dc_prev, int64_t B, int64_t H) = nullptr;
+  void (*lstm_cell_bwd_reference)(const T* dh, const T* dh2, const T* dc, const T* acts,
+                                  const T* c_prev, const T* c, T* dgates, T* dc_prev, int64_t B,
+                                  int64_t H) = nullptr;
+  void (*gru_cell_fwd)(const T* xg, const T* hg, const T* bhh, const T* h_prev, T* h, T* ws, int64_t B,
+                       int64_t H) = nullptr;
+  void (*gru_cell_fwd_reference)(const T* xg, const T* hg, const T* bhh, const T* h_prev, T* h, T* ws,
+                                 int64_t B, int64_t H) = nullptr;
+  void (*gru_cell_bwd)(const T* dh, const T* dh2, const T* ws, const T* h_prev, T* dxg, T* dhg,
+                       T* dh_prev, int64_t B, int64_t H) = nullptr;
+  void (*gru_cell_bwd_reference)(const T* dh, const T* dh2, const T* ws, const T* h_prev, T* dxg,
+                                 T* dhg, T* dh_prev, int64_t B, int64_t H) = nullptr;
+  void (*rnn_cell_fwd)(const T* xg, const T* hg, T* h, int64_t B, int64_t H, bool relu) = nullptr;
+  void (*rnn_cell_fwd_reference)(const T* xg, const T* hg, T* h, int64_t B, int64_t H,
+                                 bool relu) = nullptr;
+  void (*rnn_cell_bwd)(const T* dh, const T* dh2, const T* h, T* dpre, int64_t B, int64_t H,
+                       bool relu) = nullptr;
+  void (*rnn_cell_bwd_reference)(const T* dh, const T* dh2, const T* h, T* dpre, int64_t B, int64_t H,
+                                 bool relu) = nullptr;
 };
 
 // C[M,N] = alpha * A[M,K] @ B[K,N] + beta * C. A and B are strided (rs = row
@@ -329,6 +357,11 @@ namespace avx512 { void fill_embedding(CpuKernels&); void fill_dropout(CpuKernel
 namespace scalar { void fill_attention(CpuKernels&); }
 namespace avx2 { void fill_attention(CpuKernels&); }
 namespace avx512 { void fill_attention(CpuKernels&); }
+
+// --- rnn cells ---
+namespace scalar { void fill_rnn(CpuKernels&); }
+namespace avx2 { void fill_rnn(CpuKernels&); }
+namespace avx512 { void fill_rnn(CpuKernels&); }
 
 }  // namespace cpu
 }  // namespace pydl

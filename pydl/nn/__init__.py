@@ -14,6 +14,8 @@ from .modules import (  # noqa: F401
     LayerNorm, MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
     TransformerEncoderLayer,
 )
+# --- recurrent (rnn) ---
+from .modules import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from . import utils  # noqa: F401
 # --- layers: conv, pooling, normalization, softmax and more activations, channel dropout, losses ---
 from .modules import (  # noqa: F401,E402

@@ -9,3 +9,5 @@ from . import pooling  # noqa: F401
 from . import autograd  # noqa: F401
 # --- attention (sdpa) ---
 from . import attention  # noqa: F401
+# --- recurrent (rnn) ---
+from . import rnn  # noqa: F401
