@@ -126,12 +126,13 @@ def _drop(x, p, seed, reference=False):
 
 def test_dropout_philox_known_answer():
     """Philox4x32-10 of counter 0, key 0 is (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8) (the
-    Random123 known-answer vector); elements 0..3 are kept iff word < (1 - p) * 2^32."""
+    Random123 known-answer vector); elements 0, 16, 32, 48 (word j of counter 0 is element 16 j)
+    are kept iff word < (1 - p) * 2^32."""
     words = np.array([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8], dtype=np.float64) / 2.0 ** 32
     for p in (0.1, 0.2, 0.3, 0.5, 0.62, 0.95):
         for reference in (False, True):
-            y = to_numpy(_drop(pydl.ones(4, dtype=pydl.float64), p, 0, reference))
-            np.testing.assert_array_equal(y != 0, words < 1 - p)
+            y = to_numpy(_drop(pydl.ones(64, dtype=pydl.float64), p, 0, reference))
+            np.testing.assert_array_equal(y[[0, 16, 32, 48]] != 0, words < 1 - p)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -273,6 +274,11 @@ def test_lrn_vs_torch(size, dtype):
                  shapes=[shape], dtype=dtype)
     check_op("lrn_params", *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, size, 1e-2, 0.5, 2.0)),
              shapes=[(2, 6, 5)], dtype=dtype)
+    # every power path of the kernel: sqrt forms (0.5, 0.75), none (1), exp/log (others)
+    for beta in (0.6, 1.0, 1.3, 0.25):
+        check_op(f"lrn_beta{beta}",
+                 *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, size, 0.05, beta, 1.0)),
+                 shapes=[(2, 7, 3, 5)], dtype=dtype, low=-4, high=4)
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -290,16 +296,16 @@ def test_lrn_isa_large_noncontiguous(isa):
 
 def test_lrn_reference_matches_fast_and_fd():
     rng = np.random.default_rng(3)
-    for shape, size in [((2, 7, 33), 3), ((1, 12, 5, 5), 5), ((3, 4, 1, 1), 2)]:
+    for shape, size, beta in [((2, 7, 33), 3, 0.75), ((1, 12, 5, 5), 5, 0.6), ((3, 4, 1, 1), 2, 1.0)]:
         x = pydl.tensor(rng.standard_normal(shape))
         g = pydl.tensor(rng.standard_normal(shape))
-        y, d = pydl._C.local_response_norm(x._impl, size, 1e-2, 0.75, 1.0)
-        yr, dr = pydl._C.local_response_norm(x._impl, size, 1e-2, 0.75, 1.0, True)
+        y, d = pydl._C.local_response_norm(x._impl, size, 1e-2, beta, 1.0)
+        yr, dr = pydl._C.local_response_norm(x._impl, size, 1e-2, beta, 1.0, True)
         W = pydl.Tensor._wrap
         np.testing.assert_allclose(to_numpy(W(y)), to_numpy(W(yr)), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(to_numpy(W(d)), to_numpy(W(dr)), rtol=1e-13, atol=1e-15)
-        gx = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, 0.75, 1.0)
-        gxr = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, 0.75, 1.0, True)
+        gx = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, beta, 1.0)
+        gxr = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, beta, 1.0, True)
         np.testing.assert_allclose(to_numpy(W(gx)), to_numpy(W(gxr)), rtol=1e-12, atol=1e-14)
     for size in (1, 2, 3):
         fd_gradcheck(f"lrn_fd{size}", lambda x: F.local_response_norm(x, size, 0.5, 0.75, 1.0), shapes=[(2, 4, 3)])

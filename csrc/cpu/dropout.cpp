@@ -7,10 +7,13 @@
 //
 // Random numbers: Philox4x32-10 (Salmon et al., "Parallel random numbers: as
 // easy as 1, 2, 3", SC'11), a counter-based generator: the 4 x 32 random bits
-// of counter c under key k are a pure function philox(c, k). Element i of the
-// (contiguous) input uses word i % 4 of philox(counter = i / 4, key = seed),
-// so
-//   * the mask depends only on (seed, i): the same for any thread count or
+// of counter c under key k are a pure function philox(c, k). The flat
+// (contiguous) index space is cut into blocks of 64 elements; element
+// e = 64 b + 16 j + l of block b takes word j of philox(counter = 16 b + l,
+// key = seed). (Word j of lane l rather than 4 consecutive words per counter:
+// each of the four words then covers 16 consecutive elements, so the mask
+// store is four contiguous vector stores, no interleaving shuffle.) Hence
+//   * the mask depends only on (seed, e): the same for any thread count or
 //     split, and the backward can *regenerate* it instead of storing it
 //     (dx = dropout(dy) with the same seed: no mask tensor kept alive);
 //   * every lane is independent, so the ten rounds vectorise across counters.
@@ -26,8 +29,8 @@
 //   reference   one Philox call per element, plain loop. Obviously right.
 //   fast        blocks of 16 counters (64 elements): the ten rounds run as
 //               `omp simd` loops over 16 lanes (32x32->64 multiplies map to
-//               vpmuludq), then one vectorised multiply pass. Bitwise equal to
-//               the reference.
+//               vpmuludq), then four contiguous vector multiply-stores. Bitwise
+//               equal to the reference.
 #include <cstdint>
 
 #include "cpu/kernels.h"
@@ -69,8 +72,8 @@ void dropout_reference(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t e = (uint64_t)(begin + i);
     uint32_t r[4];
-    philox4x32(e >> 2, seed, r);
-    y[i] = x[i] * (r[e & 3] < thr ? scale : T(0));
+    philox4x32((e >> 6) * 16 + (e & 15), seed, r);   // block e / 64, lane e % 16
+    y[i] = x[i] * (r[(e >> 4) & 3] < thr ? scale : T(0));  // word (e % 64) / 16
   }
 }
 
@@ -90,7 +93,7 @@ void dropout_fwd(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint
   int64_t i = head;
   const uint32_t k0s = (uint32_t)seed, k1s = (uint32_t)(seed >> 32);
   for (; i + kBlock <= n; i += kBlock) {
-    const uint64_t ctr0 = (uint64_t)(begin + i) >> 2;
+    const uint64_t ctr0 = ((uint64_t)(begin + i) >> 6) * kLanes;
     uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
     for (int l = 0; l < kLanes; ++l) {
       const uint64_t c = ctr0 + (uint64_t)l;
@@ -115,19 +118,16 @@ void dropout_fwd(const T* x, T* y, int64_t begin, int64_t n, uint64_t seed, uint
       k0 += kPhiloxW0;
       k1 += kPhiloxW1;
     }
-    // Element 4*l + j of the block takes word j of lane l.
-    T m[kBlock];
-#pragma omp simd
-    for (int l = 0; l < kLanes; ++l) {
-      m[4 * l + 0] = (T)(c0[l] < thr) * scale;
-      m[4 * l + 1] = (T)(c1[l] < thr) * scale;
-      m[4 * l + 2] = (T)(c2[l] < thr) * scale;
-      m[4 * l + 3] = (T)(c3[l] < thr) * scale;
-    }
+    // Element 16 j + l of the block takes word j of lane l.
     const T* xb = x + i;
     T* yb = y + i;
 #pragma omp simd
-    for (int64_t j = 0; j < kBlock; ++j) yb[j] = xb[j] * m[j];
+    for (int l = 0; l < kLanes; ++l) {
+      yb[l] = xb[l] * ((T)(c0[l] < thr) * scale);
+      yb[kLanes + l] = xb[kLanes + l] * ((T)(c1[l] < thr) * scale);
+      yb[2 * kLanes + l] = xb[2 * kLanes + l] * ((T)(c2[l] < thr) * scale);
+      yb[3 * kLanes + l] = xb[3 * kLanes + l] * ((T)(c3[l] < thr) * scale);
+    }
   }
   dropout_reference(x + i, y + i, begin + i, n - i, seed, thr, scale);
 }

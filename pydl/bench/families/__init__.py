@@ -7,3 +7,7 @@ from . import softmax_norm  # noqa: F401
 from . import conv2d  # noqa: F401
 from . import pooling  # noqa: F401
 from . import autograd  # noqa: F401
+# --- layers: embedding, dropout, lrn ---
+from . import embedding  # noqa: F401,E402
+from . import dropout  # noqa: F401,E402
+from . import lrn  # noqa: F401,E402
