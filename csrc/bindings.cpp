@@ -352,6 +352,15 @@ PYBIND11_MODULE(_C, m) {
   m.def("local_response_norm_backward", &local_response_norm_backward, nogil(), py::arg("grad"), py::arg("x"),
         py::arg("y"), py::arg("den"), py::arg("size"), py::arg("alpha"), py::arg("beta"), py::arg("k"),
         py::arg("reference") = false);
+  m.def("embedding_variants", &embedding_variants);
+  m.def("set_embedding_variant", &set_embedding_variant);
+  m.def("embedding_variant", &embedding_variant);
+  m.def("dropout_variants", &dropout_variants);
+  m.def("set_dropout_variant", &set_dropout_variant);
+  m.def("dropout_variant", &dropout_variant);
+  m.def("lrn_variants", &lrn_variants);
+  m.def("set_lrn_variant", &set_lrn_variant);
+  m.def("lrn_variant", &lrn_variant);
 
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });

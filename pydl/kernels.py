@@ -13,6 +13,10 @@ _FAMILIES = {"matmul": (_C.gemm_variants, _C.set_gemm_variant, _C.gemm_variant)}
 _FAMILIES["pooling"] = (_C.pool_variants, _C.set_pool_variant, _C.pool_variant)
 # conv2d: current() is "auto" (the per-shape default) unless a variant is forced.
 _FAMILIES["conv2d"] = (_C.conv_variants, _C.set_conv_variant, _C.conv_variant)
+# --- layers: embedding, dropout, lrn ("reference" | "fast") ---
+_FAMILIES["embedding"] = (_C.embedding_variants, _C.set_embedding_variant, _C.embedding_variant)
+_FAMILIES["dropout"] = (_C.dropout_variants, _C.set_dropout_variant, _C.dropout_variant)
+_FAMILIES["lrn"] = (_C.lrn_variants, _C.set_lrn_variant, _C.lrn_variant)
 
 
 def families():

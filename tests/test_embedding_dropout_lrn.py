@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pydl
-from harness import ISAS, check_error, check_op, fd_gradcheck, lib_fns, make_pair, on_isa, to_numpy
+from harness import ISAS, check_error, check_op, fd_gradcheck, lib_fns, make_pair, on_isa, on_variant, to_numpy
 
 F = pydl.nn.functional
 TF = torch.nn.functional
@@ -52,9 +52,21 @@ def test_embedding_vs_torch(dtype, padding_idx):
                  inputs=[w, idx])
 
 
+def test_kernel_ladders():
+    for fam in ("embedding", "dropout", "lrn"):
+        assert pydl.kernels.variants(fam) == ["reference", "fast"]
+        assert pydl.kernels.current(fam) == "fast"
+        with pydl.kernels.variant(fam, "reference"):
+            assert pydl.kernels.current(fam) == "reference"
+        assert pydl.kernels.current(fam) == "fast"
+        with pytest.raises(ValueError, match="variant"):
+            pydl.kernels.set_variant(fam, "blocked")
+
+
+@pytest.mark.parametrize("variant", ["reference", "fast"])
 @pytest.mark.parametrize("isa", ISAS)
-def test_embedding_isa_noncontiguous_large(isa):
-    with on_isa(isa):
+def test_embedding_isa_noncontiguous_large(isa, variant):
+    with on_isa(isa), on_variant("embedding", variant):
         # large enough for the parallel paths (M * D >= 32768), many repeats per row
         w, idx = _emb_inputs(100, 64, (64, 50), np.float32)
         check_op("embedding_large", *lib_fns(lambda L, w, i: L.nn.functional.embedding(i, w, padding_idx=3)),
@@ -205,6 +217,14 @@ def test_dropout_reference_matches_fast(isa):
                 x = pydl.tensor(rng.standard_normal(n).astype(dt))
                 seed = int(rng.integers(0, 2 ** 63))
                 np.testing.assert_array_equal(to_numpy(_drop(x, 0.3, seed)), to_numpy(_drop(x, 0.3, seed, True)))
+        # the forced ladder rung gives the same bits through the public function
+        x = pydl.randn(1000)
+        pydl.manual_seed(9)
+        a = to_numpy(F.dropout(x, 0.3))
+        with on_variant("dropout", "reference"):
+            pydl.manual_seed(9)
+            b = to_numpy(F.dropout(x, 0.3))
+        np.testing.assert_array_equal(a, b)
         # a non-contiguous input is taken in its logical (row-major) order
         xt = pydl.tensor(rng.standard_normal((33, 7)).astype(np.float32)).T
         np.testing.assert_array_equal(to_numpy(_drop(xt, 0.5, 7)), to_numpy(_drop(xt.contiguous(), 0.5, 7)))
@@ -281,9 +301,10 @@ def test_lrn_vs_torch(size, dtype):
                  shapes=[(2, 7, 3, 5)], dtype=dtype, low=-4, high=4)
 
 
+@pytest.mark.parametrize("variant", ["reference", "fast"])
 @pytest.mark.parametrize("isa", ISAS)
-def test_lrn_isa_large_noncontiguous(isa):
-    with on_isa(isa):
+def test_lrn_isa_large_noncontiguous(isa, variant):
+    with on_isa(isa), on_variant("lrn", variant):
         # AlexNet's layer: size 5, 96 channels of 27 x 27 (parallel path, inner not a chunk multiple)
         check_op("lrn_alexnet", *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 2.0)),
                  shapes=[(2, 96, 27, 27)])

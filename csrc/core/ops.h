@@ -143,5 +143,15 @@ std::vector<Tensor> local_response_norm(const Tensor& x, int64_t size, double al
                                         bool reference = false);
 Tensor local_response_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& y, const Tensor& den,
                                     int64_t size, double alpha, double beta, double k, bool reference = false);
+// The ladder of each (pydl.kernels): "reference" | "fast"; set "" => fast.
+std::vector<std::string> embedding_variants(DType dtype);
+void set_embedding_variant(const std::string& name);
+std::string embedding_variant();
+std::vector<std::string> dropout_variants(DType dtype);
+void set_dropout_variant(const std::string& name);
+std::string dropout_variant();
+std::vector<std::string> lrn_variants(DType dtype);
+void set_lrn_variant(const std::string& name);
+std::string lrn_variant();
 
 }  // namespace pydl

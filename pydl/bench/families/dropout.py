@@ -1,5 +1,6 @@
-"""dropout: the fused kernel (Philox mask + scale in one pass), float32, p = 0.5, every ISA plus
-the plain reference kernel (one Philox call per element).
+"""dropout: the fused kernel (Philox mask + scale in one pass), float32, p = 0.5, both rungs of
+pydl.kernels.variants("dropout") (reference: one Philox call per element) and the fast one under
+each ISA.
 
 The rate is GB/s of the unavoidable traffic: the input read once and the output written once.
 pydl's and torch's masks come from different generators, so the outputs are not comparable
@@ -8,7 +9,7 @@ values, the kept fraction and the thread-count independence.
 """
 import math
 
-from ..registry import Case, Variant, isa_variants, register
+from ..registry import Case, kernel_variants, register
 from ._inputs import randn
 
 import pydl
@@ -27,7 +28,7 @@ def cases(cfg):
 
     return [
         Case(op="dropout p=0.5", shape=f"{n}", make_inputs=make_inputs,
-             variants=isa_variants(cfg, lambda x: pydl.nn.functional.dropout(x, 0.5))
-             + [Variant("reference", lambda x: pydl.Tensor._wrap(pydl._C.dropout(x._impl, 0.5, 1234, True)))],
+             variants=kernel_variants(cfg, "dropout", lambda x: pydl.nn.functional.dropout(x, 0.5),
+                                      isas=cfg.isas),
              torch_fn=lambda x: torch.nn.functional.dropout(x, 0.5), bytes=2 * 4.0 * n, tol=math.inf),
     ]

@@ -1,11 +1,11 @@
 """embedding: the row gather (forward) and the dense scatter-add gradient (backward) of a
-vocabulary-sized table, float32, every ISA plus the plain reference kernels.
+vocabulary-sized table, float32, both rungs of pydl.kernels.variants("embedding") and the fast one under each ISA.
 
 The rate is GB/s of the unavoidable traffic: forward reads the picked rows and writes them
 (2 * M * D * 4 bytes); backward writes the whole [V, D] gradient once and reads the M gradient
 rows (torch: aten.embedding_dense_backward, the same op).
 """
-from ..registry import Case, Variant, isa_variants, register
+from ..registry import Case, kernel_variants, register
 from ._inputs import randn
 
 import pydl
@@ -30,12 +30,10 @@ def cases(cfg):
     bwd = lambda w, g, i: W(C.embedding_backward(g._impl, i._impl, V, -1))  # noqa: E731
     return [
         Case(op="embedding forward", shape=f"V={V} D={D} M={M}", make_inputs=make_inputs,
-             variants=isa_variants(cfg, fwd) + [Variant("reference", lambda w, g, i: W(C.embedding(
-                 w._impl, i._impl, True)))],
+             variants=kernel_variants(cfg, "embedding", fwd, isas=cfg.isas),
              torch_fn=lambda w, g, i: torch.nn.functional.embedding(i, w), bytes=2 * 4.0 * M * D),
         Case(op="embedding backward", shape=f"V={V} D={D} M={M}", make_inputs=make_inputs,
-             variants=isa_variants(cfg, bwd) + [Variant("reference", lambda w, g, i: W(C.embedding_backward(
-                 g._impl, i._impl, V, -1, True)))],
+             variants=kernel_variants(cfg, "embedding", bwd, isas=cfg.isas),
              torch_fn=lambda w, g, i: torch.ops.aten.embedding_dense_backward(g, i, V, -1, False),
              bytes=4.0 * (V * D + M * D)),
     ]

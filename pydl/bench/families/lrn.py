@@ -1,12 +1,13 @@
 """local_response_norm: AlexNet's first LRN (size 5, alpha 1e-4, beta 0.75, k 2 over 96 channels of
-55 x 55), float32, forward and forward + backward, every ISA plus the plain reference kernel.
+55 x 55), float32, forward and forward + backward, both rungs of pydl.kernels.variants("lrn") and
+the fast one under each ISA.
 
 The rate is GB/s of the unavoidable traffic: forward reads x and writes y (pydl also writes the
 saved denominator, counted: it is what the backward reads instead of recomputing the window sums);
 forward + backward adds reading the gradient and writing dx. torch builds LRN from pow / avg_pool3d
 and runs its backward through autograd.
 """
-from ..registry import Case, Variant, isa_variants, register
+from ..registry import Case, kernel_variants, register
 from ._inputs import randn
 
 import pydl
@@ -45,12 +46,12 @@ def cases(cfg):
             return (x, g), (tx, tg)
         return make
 
-    ref = Variant("reference", lambda x, g: pydl.Tensor._wrap(pydl._C.local_response_norm(
-        x._impl, 5, 1e-4, 0.75, 2.0, True)[0]))
     shape = f"{n}x{c}x{h}x{h}"
     return [
         Case(op="lrn forward", shape=shape, make_inputs=make_inputs(False),
-             variants=isa_variants(cfg, _fwd) + [ref], torch_fn=_fwd, bytes=3 * 4.0 * numel),
+             variants=kernel_variants(cfg, "lrn", _fwd, isas=cfg.isas), torch_fn=_fwd,
+             bytes=3 * 4.0 * numel),
         Case(op="lrn forward+backward", shape=shape, make_inputs=make_inputs(True),
-             variants=isa_variants(cfg, _fwd_bwd), torch_fn=_fwd_bwd, bytes=8 * 4.0 * numel),
+             variants=kernel_variants(cfg, "lrn", _fwd_bwd, isas=cfg.isas), torch_fn=_fwd_bwd,
+             bytes=8 * 4.0 * numel),
     ]
