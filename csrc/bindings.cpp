@@ -409,6 +409,15 @@ PYBIND11_MODULE(_C, m) {
     m.def("set_rnn_cell_variant", &set_rnn_cell_variant);
     m.def("rnn_cell_variant", &rnn_cell_variant);
   }
+  m.def("embedding_variants", &embedding_variants);
+  m.def("set_embedding_variant", &set_embedding_variant);
+  m.def("embedding_variant", &embedding_variant);
+  m.def("dropout_variants", &dropout_variants);
+  m.def("set_dropout_variant", &set_dropout_variant);
+  m.def("dropout_variant", &dropout_variant);
+  m.def("lrn_variants", &lrn_variants);
+  m.def("set_lrn_variant", &set_lrn_variant);
+  m.def("lrn_variant", &lrn_variant);
 
   // Machine
   m.def("isa", [] { return std::string(cpu::kernels().isa); });

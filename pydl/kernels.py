@@ -17,6 +17,10 @@ _FAMILIES["conv2d"] = (_C.conv_variants, _C.set_conv_variant, _C.conv_variant)
 _FAMILIES["attention"] = (_C.attention_variants, _C.set_attention_variant, _C.attention_variant)
 # --- rnn cells (reference, fast) ---
 _FAMILIES["rnn_cell"] = (_C.rnn_cell_variants, _C.set_rnn_cell_variant, _C.rnn_cell_variant)
+# --- layers: embedding, dropout, lrn ("reference" | "fast") ---
+_FAMILIES["embedding"] = (_C.embedding_variants, _C.set_embedding_variant, _C.embedding_variant)
+_FAMILIES["dropout"] = (_C.dropout_variants, _C.set_dropout_variant, _C.dropout_variant)
+_FAMILIES["lrn"] = (_C.lrn_variants, _C.set_lrn_variant, _C.lrn_variant)
 
 
 def families():

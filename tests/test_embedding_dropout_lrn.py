@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pydl
-from harness import ISAS, check_error, check_op, fd_gradcheck, lib_fns, make_pair, on_isa, to_numpy
+from harness import ISAS, check_error, check_op, fd_gradcheck, lib_fns, make_pair, on_isa, on_variant, to_numpy
 
 F = pydl.nn.functional
 TF = torch.nn.functional
@@ -52,9 +52,21 @@ def test_embedding_vs_torch(dtype, padding_idx):
                  inputs=[w, idx])
 
 
+def test_kernel_ladders():
+    for fam in ("embedding", "dropout", "lrn"):
+        assert pydl.kernels.variants(fam) == ["reference", "fast"]
+        assert pydl.kernels.current(fam) == "fast"
+        with pydl.kernels.variant(fam, "reference"):
+            assert pydl.kernels.current(fam) == "reference"
+        assert pydl.kernels.current(fam) == "fast"
+        with pytest.raises(ValueError, match="variant"):
+            pydl.kernels.set_variant(fam, "blocked")
+
+
+@pytest.mark.parametrize("variant", ["reference", "fast"])
 @pytest.mark.parametrize("isa", ISAS)
-def test_embedding_isa_noncontiguous_large(isa):
-    with on_isa(isa):
+def test_embedding_isa_noncontiguous_large(isa, variant):
+    with on_isa(isa), on_variant("embedding", variant):
         # large enough for the parallel paths (M * D >= 32768), many repeats per row
         w, idx = _emb_inputs(100, 64, (64, 50), np.float32)
         check_op("embedding_large", *lib_fns(lambda L, w, i: L.nn.functional.embedding(i, w, padding_idx=3)),
@@ -126,12 +138,13 @@ def _drop(x, p, seed, reference=False):
 
 def test_dropout_philox_known_answer():
     """Philox4x32-10 of counter 0, key 0 is (0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8) (the
-    Random123 known-answer vector); elements 0..3 are kept iff word < (1 - p) * 2^32."""
+    Random123 known-answer vector); elements 0, 16, 32, 48 (word j of counter 0 is element 16 j)
+    are kept iff word < (1 - p) * 2^32."""
     words = np.array([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8], dtype=np.float64) / 2.0 ** 32
     for p in (0.1, 0.2, 0.3, 0.5, 0.62, 0.95):
         for reference in (False, True):
-            y = to_numpy(_drop(pydl.ones(4, dtype=pydl.float64), p, 0, reference))
-            np.testing.assert_array_equal(y != 0, words < 1 - p)
+            y = to_numpy(_drop(pydl.ones(64, dtype=pydl.float64), p, 0, reference))
+            np.testing.assert_array_equal(y[[0, 16, 32, 48]] != 0, words < 1 - p)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -204,6 +217,14 @@ def test_dropout_reference_matches_fast(isa):
                 x = pydl.tensor(rng.standard_normal(n).astype(dt))
                 seed = int(rng.integers(0, 2 ** 63))
                 np.testing.assert_array_equal(to_numpy(_drop(x, 0.3, seed)), to_numpy(_drop(x, 0.3, seed, True)))
+        # the forced ladder rung gives the same bits through the public function
+        x = pydl.randn(1000)
+        pydl.manual_seed(9)
+        a = to_numpy(F.dropout(x, 0.3))
+        with on_variant("dropout", "reference"):
+            pydl.manual_seed(9)
+            b = to_numpy(F.dropout(x, 0.3))
+        np.testing.assert_array_equal(a, b)
         # a non-contiguous input is taken in its logical (row-major) order
         xt = pydl.tensor(rng.standard_normal((33, 7)).astype(np.float32)).T
         np.testing.assert_array_equal(to_numpy(_drop(xt, 0.5, 7)), to_numpy(_drop(xt.contiguous(), 0.5, 7)))
@@ -273,11 +294,17 @@ def test_lrn_vs_torch(size, dtype):
                  shapes=[shape], dtype=dtype)
     check_op("lrn_params", *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, size, 1e-2, 0.5, 2.0)),
              shapes=[(2, 6, 5)], dtype=dtype)
+    # every power path of the kernel: sqrt forms (0.5, 0.75), none (1), exp/log (others)
+    for beta in (0.6, 1.0, 1.3, 0.25):
+        check_op(f"lrn_beta{beta}",
+                 *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, size, 0.05, beta, 1.0)),
+                 shapes=[(2, 7, 3, 5)], dtype=dtype, low=-4, high=4)
 
 
+@pytest.mark.parametrize("variant", ["reference", "fast"])
 @pytest.mark.parametrize("isa", ISAS)
-def test_lrn_isa_large_noncontiguous(isa):
-    with on_isa(isa):
+def test_lrn_isa_large_noncontiguous(isa, variant):
+    with on_isa(isa), on_variant("lrn", variant):
         # AlexNet's layer: size 5, 96 channels of 27 x 27 (parallel path, inner not a chunk multiple)
         check_op("lrn_alexnet", *lib_fns(lambda L, x: L.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 2.0)),
                  shapes=[(2, 96, 27, 27)])
@@ -290,16 +317,16 @@ def test_lrn_isa_large_noncontiguous(isa):
 
 def test_lrn_reference_matches_fast_and_fd():
     rng = np.random.default_rng(3)
-    for shape, size in [((2, 7, 33), 3), ((1, 12, 5, 5), 5), ((3, 4, 1, 1), 2)]:
+    for shape, size, beta in [((2, 7, 33), 3, 0.75), ((1, 12, 5, 5), 5, 0.6), ((3, 4, 1, 1), 2, 1.0)]:
         x = pydl.tensor(rng.standard_normal(shape))
         g = pydl.tensor(rng.standard_normal(shape))
-        y, d = pydl._C.local_response_norm(x._impl, size, 1e-2, 0.75, 1.0)
-        yr, dr = pydl._C.local_response_norm(x._impl, size, 1e-2, 0.75, 1.0, True)
+        y, d = pydl._C.local_response_norm(x._impl, size, 1e-2, beta, 1.0)
+        yr, dr = pydl._C.local_response_norm(x._impl, size, 1e-2, beta, 1.0, True)
         W = pydl.Tensor._wrap
         np.testing.assert_allclose(to_numpy(W(y)), to_numpy(W(yr)), rtol=1e-13, atol=1e-15)
         np.testing.assert_allclose(to_numpy(W(d)), to_numpy(W(dr)), rtol=1e-13, atol=1e-15)
-        gx = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, 0.75, 1.0)
-        gxr = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, 0.75, 1.0, True)
+        gx = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, beta, 1.0)
+        gxr = pydl._C.local_response_norm_backward(g._impl, x._impl, y, d, size, 1e-2, beta, 1.0, True)
         np.testing.assert_allclose(to_numpy(W(gx)), to_numpy(W(gxr)), rtol=1e-12, atol=1e-14)
     for size in (1, 2, 3):
         fd_gradcheck(f"lrn_fd{size}", lambda x: F.local_response_norm(x, size, 0.5, 0.75, 1.0), shapes=[(2, 4, 3)])

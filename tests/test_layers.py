@@ -98,7 +98,8 @@ def test_conv2d_init_and_state_dict():
     # kaiming_uniform(a=sqrt(5)) = U(-bound, bound): std bound / sqrt(3), and it uses the range
     assert abs(w.std() - bound / math.sqrt(3)) < 0.15 * bound and np.abs(w).max() > 0.8 * bound
     assert pnn.Conv2d(2, 3, 3, bias=False).bias is None
-    assert repr(pnn.Conv2d(2, 3, 3, stride=2)) == repr(tnn.Conv2d(2, 3, 3, stride=2))
+    for kw in (dict(stride=2), dict(padding="same", dilation=2), dict(padding=1, groups=1, bias=False)):
+        assert repr(pnn.Conv2d(2, 3, 3, **kw)) == repr(tnn.Conv2d(2, 3, 3, **kw))
 
 
 def test_conv2d_errors():

@@ -330,7 +330,8 @@ def test_loss_modules():
              lambda a, b: torch.nn.BCEWithLogitsLoss(pos_weight=tw)(a, b), inputs=[x, tb], grad=[0])
     lp = x - np.log(np.exp(x).sum(1, keepdims=True))
     check_op("KLDivLoss", lambda a, b: pydl.nn.KLDivLoss(reduction="batchmean", log_target=True)(a, b),
-             lambda a, b: torch.nn.KLDivLoss(reduction="batchmean", log_target=True)(a, b), inputs=[lp, lp[::-1].copy()])
+             lambda a, b: torch.nn.KLDivLoss(reduction="batchmean", log_target=True)(a, b),
+             inputs=[lp, lp[::-1].copy()])
     t = np.array([0, 3, 1, 2, 3], dtype=np.int64)
     for name, kw in [("CrossEntropyLoss", {"label_smoothing": 0.1}), ("CrossEntropyLoss", {"ignore_index": 3}),
                      ("NLLLoss", {"reduction": "sum"})]:
@@ -341,5 +342,6 @@ def test_loss_modules():
     # weight buffers travel in the state_dict under torch's names
     assert set(pydl.nn.BCEWithLogitsLoss(weight=pw, pos_weight=pw).state_dict()) == set(
         torch.nn.BCEWithLogitsLoss(weight=tw, pos_weight=tw).state_dict())
-    assert set(pydl.nn.CrossEntropyLoss(weight=pw).state_dict()) == set(torch.nn.CrossEntropyLoss(weight=tw).state_dict())
+    assert set(pydl.nn.CrossEntropyLoss(weight=pw).state_dict()) == set(
+        torch.nn.CrossEntropyLoss(weight=tw).state_dict())
     assert to_numpy(pydl.nn.MSELoss()(pydl.ones(3), pydl.zeros(3))) == 1.0

@@ -174,5 +174,15 @@ Tensor rnn_cell_backward(const Tensor* dh, const Tensor* dh2, const Tensor& h, b
 std::vector<std::string> rnn_cell_variants(DType dtype);  // reference, fast
 void set_rnn_cell_variant(const std::string& name);       // "" => fast
 std::string rnn_cell_variant();
+// The ladder of each (pydl.kernels): "reference" | "fast"; set "" => fast.
+std::vector<std::string> embedding_variants(DType dtype);
+void set_embedding_variant(const std::string& name);
+std::string embedding_variant();
+std::vector<std::string> dropout_variants(DType dtype);
+void set_dropout_variant(const std::string& name);
+std::string dropout_variant();
+std::vector<std::string> lrn_variants(DType dtype);
+void set_lrn_variant(const std::string& name);
+std::string lrn_variant();
 
 }  // namespace pydl

@@ -10,10 +10,16 @@
 
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/variant_switch.h"
 
 namespace pydl {
 
+namespace {
+RefFastSwitch g_dropout_variant("dropout");  // pydl.kernels.variants("dropout")
+}  // namespace
+
 Tensor dropout(const Tensor& x_in, double p, uint64_t seed, bool reference) {
+  reference = g_dropout_variant.reference(reference);
   check_cpu(x_in, "dropout");
   PYDL_CHECK(p >= 0.0 && p <= 1.0, ValueError, "dropout probability has to be between 0 and 1, but got ", p);
   PYDL_CHECK(is_floating(x_in.dtype), RuntimeError, "dropout: expected a floating point input, got ",
@@ -45,5 +51,9 @@ Tensor dropout(const Tensor& x_in, double p, uint64_t seed, bool reference) {
   });
   return y;
 }
+
+std::vector<std::string> dropout_variants(DType) { return g_dropout_variant.names(); }
+void set_dropout_variant(const std::string& name) { g_dropout_variant.set(name); }
+std::string dropout_variant() { return g_dropout_variant.current(); }
 
 }  // namespace pydl

@@ -11,8 +11,13 @@
 
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/variant_switch.h"
 
 namespace pydl {
+
+namespace {
+RefFastSwitch g_embedding_variant("embedding");  // pydl.kernels.variants("embedding")
+}  // namespace
 namespace {
 
 void check_indices(const Tensor& idx, const char* op) {
@@ -36,6 +41,7 @@ void check_bounds(const int64_t* ip, int64_t M, int64_t V) {
 }  // namespace
 
 Tensor embedding(const Tensor& weight_in, const Tensor& indices, bool reference) {
+  reference = g_embedding_variant.reference(reference);
   check_cpu(weight_in, "embedding");
   check_indices(indices, "embedding");
   PYDL_CHECK(weight_in.dim() == 2, RuntimeError, "'weight' must be 2-D, got a ", weight_in.dim(),
@@ -75,6 +81,7 @@ Tensor embedding(const Tensor& weight_in, const Tensor& indices, bool reference)
 
 Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices, int64_t num_weights, int64_t padding_idx,
                           bool reference) {
+  reference = g_embedding_variant.reference(reference);
   check_cpu(grad_in, "embedding_backward");
   check_indices(indices, "embedding_backward");
   PYDL_CHECK(is_floating(grad_in.dtype), RuntimeError, "embedding_backward: expected a floating point grad, got ",
@@ -122,5 +129,9 @@ Tensor embedding_backward(const Tensor& grad_in, const Tensor& indices, int64_t 
   });
   return dw;
 }
+
+std::vector<std::string> embedding_variants(DType) { return g_embedding_variant.names(); }
+void set_embedding_variant(const std::string& name) { g_embedding_variant.set(name); }
+std::string embedding_variant() { return g_embedding_variant.current(); }
 
 }  // namespace pydl

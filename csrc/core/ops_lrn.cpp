@@ -10,8 +10,13 @@
 
 #include "core/iter.h"
 #include "core/ops.h"
+#include "core/variant_switch.h"
 
 namespace pydl {
+
+namespace {
+RefFastSwitch g_lrn_variant("lrn");  // pydl.kernels.variants("lrn")
+}  // namespace
 namespace {
 
 // Columns per work item: the window rows of a chunk stay in L1/L2.
@@ -51,6 +56,7 @@ void for_each_item(const LrnLayout& L, int64_t numel, F&& f) {
 
 std::vector<Tensor> local_response_norm(const Tensor& x_in, int64_t size, double alpha, double beta, double k,
                                         bool reference) {
+  reference = g_lrn_variant.reference(reference);
   check_lrn_args(x_in, size, "local_response_norm");
   Tensor x = contiguous(x_in);
   Tensor y = empty(x.shape, x.dtype), den = empty(x.shape, x.dtype);
@@ -81,6 +87,7 @@ std::vector<Tensor> local_response_norm(const Tensor& x_in, int64_t size, double
 Tensor local_response_norm_backward(const Tensor& g_in, const Tensor& x_in, const Tensor& y_in,
                                     const Tensor& den_in, int64_t size, double alpha, double beta, double k,
                                     bool reference) {
+  reference = g_lrn_variant.reference(reference);
   check_lrn_args(x_in, size, "local_response_norm_backward");
   for (const Tensor* t : {&g_in, &y_in, &den_in}) {
     check_cpu(*t, "local_response_norm_backward");
@@ -114,5 +121,9 @@ Tensor local_response_norm_backward(const Tensor& g_in, const Tensor& x_in, cons
   });
   return dx;
 }
+
+std::vector<std::string> lrn_variants(DType) { return g_lrn_variant.names(); }
+void set_lrn_variant(const std::string& name) { g_lrn_variant.set(name); }
+std::string lrn_variant() { return g_lrn_variant.current(); }
 
 }  // namespace pydl

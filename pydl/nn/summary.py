@@ -107,7 +107,9 @@ def _table(rows, res):
         body.append((label, str(r["output_shape"]), f"{r['params']:,}", tr))
     widths = [max(len(x[i]) for x in [head] + body) for i in range(4)]
     line = "-" * (sum(widths) + 3 * 3)
-    fmt = lambda x: " | ".join(s.ljust(w) if i < 2 else s.rjust(w) for i, (s, w) in enumerate(zip(x, widths)))  # noqa: E731
+
+    def fmt(cells):   # names and shapes left-aligned, numbers right-aligned
+        return " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     out = [line, fmt(head), line] + [fmt(b) for b in body] + [line]
     out += [f"Total params: {res['total_params']:,}", f"Trainable params: {res['trainable_params']:,}",
             f"Non-trainable params: {res['non_trainable_params']:,}", line]

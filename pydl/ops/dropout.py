@@ -53,6 +53,8 @@ def dropout(input, p=0.5, training=True, inplace=False):  # noqa: A002
         return input
     if not input.dtype.is_floating_point:
         raise RuntimeError(f"dropout: expected a floating point input, got {input.dtype}")
+    if p == 0.0 or input.numel() == 0:
+        return input  # torch returns the input itself here too
     seed = _next_seed()
     return _apply(input, lambda x: _Dropout.apply(x, float(p), seed), inplace)
 

@@ -11,3 +11,7 @@ from . import autograd  # noqa: F401
 from . import attention  # noqa: F401
 # --- recurrent (rnn) ---
 from . import rnn  # noqa: F401
+# --- layers: embedding, dropout, lrn ---
+from . import embedding  # noqa: F401,E402
+from . import dropout  # noqa: F401,E402
+from . import lrn  # noqa: F401,E402

@@ -1,4 +1,4 @@
-"""Activation modules (as torch.nn). Softmax/LogSoftmax arrive with the softmax kernel.
+"""Activation modules (as torch.nn), including the softmax family (Softmax, LogSoftmax, Softmin).
 
 ``inplace=True`` overwrites the input, as in torch (through the in-place
 machinery of pydl._methods, so autograd sees the new value)."""
