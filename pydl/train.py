@@ -29,7 +29,7 @@ from pydl.nn import functional as F
 CLASSIFIERS = ("mlp", "lenet", "alexnet", "vgg11", "vgg16", "resnet18", "resnet20", "googlenet")
 GENERATIVE = ("autoencoder", "conv-autoencoder", "gan")
 DEFAULTS = {  # epochs, lr, batch size: small enough to run on two cores in minutes
-    "mlp": (20, 1e-3, 64), "lenet": (12, 2e-3, 64), "alexnet": (8, 1e-3, 64), "vgg11": (8, 1e-3, 64),
+    "mlp": (20, 1e-3, 64), "lenet": (8, 2e-3, 64), "alexnet": (8, 1e-3, 64), "vgg11": (8, 1e-3, 64),
     "vgg16": (8, 1e-3, 64), "resnet18": (6, 2e-3, 64), "resnet20": (6, 2e-3, 64), "googlenet": (6, 2e-3, 64),
     "autoencoder": (20, 2e-3, 64), "conv-autoencoder": (15, 2e-3, 64), "gan": (10, 2e-4, 64),
     "transfer": (8, 2e-3, 64),
