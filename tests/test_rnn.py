@@ -426,6 +426,19 @@ def test_sequence_noncontiguous_views(kind):
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_no_grad_inference_path(kind):
+    """Under no_grad nothing is saved per step (save=False kernels); results are torch's."""
+    pm, tm = _pair(kind, "float32", 6, 33, num_layers=2, bidirectional=True)
+    x = rng_for("nograd", kind).uniform(-1, 1, size=(5, 7, 6)).astype(np.float32)
+    with pydl.no_grad():
+        out = pm(pydl.tensor(x))
+    assert not out[0].requires_grad
+    with torch.no_grad():
+        tout = tm(torch.tensor(x))
+    compare(f"{kind} no_grad", out, tout, rtol=1.3e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_sequence_empty_batch(kind):
     pm, tm = _pair(kind, "float32", 4, 5, num_layers=2)
     out, hid = pm(pydl.zeros((3, 0, 4)))
