@@ -542,8 +542,10 @@ def _err_rows():
         # (name, kind, ctor args, ctor kw, input, hx, exc, match)
         ("input_size", "LSTM", (4, 5), {}, z((3, 2, 6), f), None, RuntimeError,
          r"input.size\(-1\) must be equal to input_size. Expected 4, got 6"),
-        ("rank4", "LSTM", (4, 5), {}, z((3, 2, 2, 4), f), None, ValueError, "Expected input to be 2D or 3D, got 4D"),
-        ("rank1", "GRU", (4, 5), {}, z((4,), f), None, ValueError, "Expected input to be 2D or 3D, got 1D"),
+        ("rank4", "LSTM", (4, 5), {}, z((3, 2, 2, 4), f), None, ValueError, "LSTM: Expected input to be 2D or 3D, got 4D instead"),
+        ("rank1", "GRU", (4, 5), {}, z((4,), f), None, ValueError, "GRU: Expected input to be 2D or 3D, got 1D instead"),
+        ("rank4_rnn", "RNN", (4, 5), {}, z((1, 3, 2, 4), f), None, ValueError,
+         "RNN: Expected input to be 2D or 3D, got 4D tensor instead"),
         ("hx_shape", "GRU", (4, 5, 2), {}, z((3, 2, 4), f), z((2, 3, 5), f), RuntimeError,
          r"Expected hidden size \(2, 2, 5\), got \[2, 3, 5\]"),
         ("hx_rank_batched", "RNN", (4, 5), {}, z((3, 2, 4), f), z((2, 5), f), RuntimeError,
