@@ -426,6 +426,19 @@ def test_sequence_noncontiguous_views(kind):
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_no_grad_inference_path(kind):
+    """Under no_grad nothing is saved per step (save=False kernels); results are torch's."""
+    pm, tm = _pair(kind, "float32", 6, 33, num_layers=2, bidirectional=True)
+    x = rng_for("nograd", kind).uniform(-1, 1, size=(5, 7, 6)).astype(np.float32)
+    with pydl.no_grad():
+        out = pm(pydl.tensor(x))
+    assert not out[0].requires_grad
+    with torch.no_grad():
+        tout = tm(torch.tensor(x))
+    compare(f"{kind} no_grad", out, tout, rtol=1.3e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_sequence_empty_batch(kind):
     pm, tm = _pair(kind, "float32", 4, 5, num_layers=2)
     out, hid = pm(pydl.zeros((3, 0, 4)))
@@ -529,8 +542,10 @@ def _err_rows():
         # (name, kind, ctor args, ctor kw, input, hx, exc, match)
         ("input_size", "LSTM", (4, 5), {}, z((3, 2, 6), f), None, RuntimeError,
          r"input.size\(-1\) must be equal to input_size. Expected 4, got 6"),
-        ("rank4", "LSTM", (4, 5), {}, z((3, 2, 2, 4), f), None, ValueError, "Expected input to be 2D or 3D, got 4D"),
-        ("rank1", "GRU", (4, 5), {}, z((4,), f), None, ValueError, "Expected input to be 2D or 3D, got 1D"),
+        ("rank4", "LSTM", (4, 5), {}, z((3, 2, 2, 4), f), None, ValueError, "LSTM: Expected input to be 2D or 3D, got 4D instead"),
+        ("rank1", "GRU", (4, 5), {}, z((4,), f), None, ValueError, "GRU: Expected input to be 2D or 3D, got 1D instead"),
+        ("rank4_rnn", "RNN", (4, 5), {}, z((1, 3, 2, 4), f), None, ValueError,
+         "RNN: Expected input to be 2D or 3D, got 4D tensor instead"),
         ("hx_shape", "GRU", (4, 5, 2), {}, z((3, 2, 4), f), z((2, 3, 5), f), RuntimeError,
          r"Expected hidden size \(2, 2, 5\), got \[2, 3, 5\]"),
         ("hx_rank_batched", "RNN", (4, 5), {}, z((3, 2, 4), f), z((2, 5), f), RuntimeError,

@@ -24,7 +24,7 @@ projection; GRU adds b_ih there and hands b_hh to the kernel, because the reset
 gate scales the hidden projection including b_hn.
 """
 from .. import _C
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from .._tensor import Tensor
 
 _ADD = _C.BinaryOp.add
@@ -155,7 +155,7 @@ class LSTMLayerFunction(Function):
     -> (out [T, B, H], h_T, c_T)."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, save=True):
         ctx.save_for_backward(x, w_ih, w_hh)
         xi, wi, wh = x._impl, w_ih._impl, w_hh._impl
         T = xi.shape[0]
@@ -168,7 +168,7 @@ class LSTMLayerFunction(Function):
         h, c = h0._impl, c0._impl
         order = range(T - 1, -1, -1) if reverse else range(T)
         for t in order:
-            h, c, a = _C.lstm_cell(_C.select(xg, 0, t), _C.matmul(h, whT), c, True)
+            h, c, a = _C.lstm_cell(_C.select(xg, 0, t), _C.matmul(h, whT), c, save)
             hs[t], cs[t], acts[t] = h, c, a
         out = _stack(hs)
         ctx.st = (xi, wi, wh, h0._impl, c0._impl, out, cs, acts, reverse, b_ih is not None)
@@ -194,7 +194,7 @@ class LSTMLayerFunction(Function):
         db = _w(_bias_sum(dG2)) if has_bias else None
         return (_w(dx) if dx is not None else None, _w(dh), _w(dc),
                 _w(dwi) if dwi is not None else None, _w(dwh) if dwh is not None else None,
-                db, db, None)
+                db, db, None, None)
 
 
 class GRULayerFunction(Function):
@@ -202,7 +202,7 @@ class GRULayerFunction(Function):
     -> (out [T, B, H], h_T)."""
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse):
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, reverse, save=True):
         ctx.save_for_backward(x, w_ih, w_hh)
         xi, wi, wh = x._impl, w_ih._impl, w_hh._impl
         T = xi.shape[0]
@@ -213,7 +213,7 @@ class GRULayerFunction(Function):
         h = h0._impl
         order = range(T - 1, -1, -1) if reverse else range(T)
         for t in order:
-            h, ws = _C.gru_cell(_C.select(xg, 0, t), _C.matmul(h, whT), bhh, h, True)
+            h, ws = _C.gru_cell(_C.select(xg, 0, t), _C.matmul(h, whT), bhh, h, save)
             hs[t], wss[t] = h, ws
         out = _stack(hs)
         ctx.st = (xi, wi, wh, h0._impl, out, wss, reverse, b_ih is not None)
@@ -241,7 +241,7 @@ class GRULayerFunction(Function):
         dbh = _w(_bias_sum(dH2)) if has_bias else None
         return (_w(dx) if dx is not None else None, _w(dh),
                 _w(dwi) if dwi is not None else None, _w(dwh) if dwh is not None else None,
-                dbi, dbh, None)
+                dbi, dbh, None, None)
 
 
 class RNNLayerFunction(Function):
@@ -289,14 +289,23 @@ class RNNLayerFunction(Function):
                 db, db, None, None)
 
 
+def _will_record(*ts):
+    """Whether autograd records this call: otherwise the per-step workspaces are not kept."""
+    return is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
+
+
 def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    """One LSTM layer in one direction over x [T, B, I] (contiguous)."""
-    return LSTMLayerFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
+    """One LSTM layer in one direction over x [T, B, I]: (out [T, B, H], h_T, c_T)."""
+    save = _will_record(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    return LSTMLayerFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, save)
 
 
 def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
-    return GRULayerFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
+    """One GRU layer in one direction over x [T, B, I]: (out [T, B, H], h_T)."""
+    save = _will_record(x, h0, w_ih, w_hh, b_ih, b_hh)
+    return GRULayerFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, save)
 
 
 def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False, nonlinearity="tanh"):
+    """One Elman RNN layer in one direction over x [T, B, I]: (out [T, B, H], h_T)."""
     return RNNLayerFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, reverse, nonlinearity == "relu")

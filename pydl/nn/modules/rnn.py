@@ -174,7 +174,7 @@ class RNNBase(Module):
     def _prepare(self, input, name):  # noqa: A002
         _reject_packed(input, name)
         if input.dim() not in (2, 3):
-            tail = "D tensor instead" if name != "LSTM" else "D instead"
+            tail = "D tensor instead" if name == "RNN" else "D instead"  # torch's wording differs
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}{tail}")
         batched = input.dim() == 3
         batch_dim = 0 if self.batch_first else 1
