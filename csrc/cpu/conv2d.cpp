@@ -28,12 +28,15 @@
 //            dW accumulator summed at the end); otherwise items run in turn and the GEMM
 //            and the unfold parallelise inside.
 //
-// The op layer's default ("auto") is im2col, except for depthwise-style groups, where it is
-// direct. At 1 thread on a Zen 4 EPYC (8x64x56x56, 3x3 -> 64, float32) direct runs at ~11
-// GFLOP/s and im2col at ~70 (torch/oneDNN: 70-90). What im2col still pays for is three passes
-// over the unfolded data (unfold, the GEMM's B packing, the GEMM); unfolding straight into the
-// packed B layout (an implicit-GEMM kernel), or Winograd F(2,3) for 3x3 stride 1, is the next
-// rung.
+//   winograd F(2x2, 3x3) for 3x3 / stride 1 / dilation 1 / groups 1 (see the section below):
+//            16 GEMMs over channels on transformed tiles, 2.25x fewer multiplies; the input
+//            gradient is the same scheme on the rotated filter, the weight gradient its adjoint.
+//            Other shapes fall back to im2col.
+//
+// The op layer's default ("auto") picks per shape: direct for depthwise-style groups, winograd
+// for 3x3 / stride 1 / groups 1 with >= 16 input and output channels, im2col otherwise; the GEMM
+// is the fastest variant (packed, cpu/gemm_packed.cpp). Measured ratios are in the bench family
+// (pydl/bench/families/conv2d.py).
 //
 // Only raw loops and aligned_alloc here, for the reason given at the top of matmul.cpp.
 #include <cstdint>
