@@ -560,35 +560,54 @@ void winograd_input(const ConvShape& s, const WinoTiles& wt, const T* x, int64_t
           continue;
         }
         const T* xr = xc + ih * s.W;
-        for (int64_t m = 0; m <= TW; ++m) {
+        // m in [m0, m1): both 2m - pw and 2m - pw + 1 inside the row (no checks; vectorised
+        // de-interleave); the few columns around it take the checked path.
+        const int64_t m0 = min64(TW + 1, (s.pw + 1) / 2);
+        const int64_t m1 = max64(m0, min64(TW + 1, floor_div(s.W - 2 + s.pw, 2) + 1));
+        auto edge = [&](int64_t m) {
           const int64_t iw = 2 * m - s.pw;
           e[m] = (iw >= 0 && iw < s.W) ? xr[iw] : T(0);
           o[m] = (iw + 1 >= 0 && iw + 1 < s.W) ? xr[iw + 1] : T(0);
+        };
+        for (int64_t m = 0; m < m0; ++m) edge(m);
+        const T* xm = xr - s.pw;
+#pragma omp simd
+        for (int64_t m = m0; m < m1; ++m) {
+          e[m] = xm[2 * m];
+          o[m] = xm[2 * m + 1];
         }
+        for (int64_t m = m1; m <= TW; ++m) edge(m);
       }
-      T* v = V + c * cstride + (ty - ty0) * TW;
-      const T *e0 = E, *e1 = E + (TW + 1), *e2 = E + 2 * (TW + 1), *e3 = E + 3 * (TW + 1);
-      const T *o0 = O, *o1 = O + (TW + 1), *o2 = O + 2 * (TW + 1), *o3 = O + 3 * (TW + 1);
+      T* __restrict v = V + c * cstride + (ty - ty0) * TW;
       const int64_t xs = C * cstride;  // stride between xi planes
+      const int64_t L = TW + 1;
+      const T* __restrict Er = E;
+      const T* __restrict Or = O;
+      // (Plain scalars only in this loop body, so that it vectorises over tx.)
 #pragma omp simd
       for (int64_t tx = 0; tx < TW; ++tx) {
-        // d B per input row r: (d0 - d2, d1 + d2, d2 - d1, d1 - d3), d = (E[tx], O[tx], E[tx+1], O[tx+1])
-        T h[4][4];
-        const T* er[4] = {e0, e1, e2, e3};
-        const T* orr[4] = {o0, o1, o2, o3};
-        for (int r = 0; r < 4; ++r) {
-          const T d0 = er[r][tx], d1 = orr[r][tx], d2 = er[r][tx + 1], d3 = orr[r][tx + 1];
-          h[r][0] = d0 - d2;
-          h[r][1] = d1 + d2;
-          h[r][2] = d2 - d1;
-          h[r][3] = d1 - d3;
-        }
-        for (int j = 0; j < 4; ++j) {  // B^T (d B)
-          v[(0 * 4 + j) * xs + tx] = h[0][j] - h[2][j];
-          v[(1 * 4 + j) * xs + tx] = h[1][j] + h[2][j];
-          v[(2 * 4 + j) * xs + tx] = h[2][j] - h[1][j];
-          v[(3 * 4 + j) * xs + tx] = h[1][j] - h[3][j];
-        }
+        // d B per input row r: (d0 - d2, d1 + d2, d2 - d1, d1 - d3), d = E[tx], O[tx], E[tx+1], O[tx+1]
+#define PYDL_WINO_ROW(r)                                                        \
+  const T a##r = Er[r * L + tx], b##r = Or[r * L + tx], c##r = Er[r * L + tx + 1], \
+          d##r = Or[r * L + tx + 1];                                            \
+  const T h##r##0 = a##r - c##r, h##r##1 = b##r + c##r, h##r##2 = c##r - b##r,     \
+          h##r##3 = b##r - d##r;
+        PYDL_WINO_ROW(0)
+        PYDL_WINO_ROW(1)
+        PYDL_WINO_ROW(2)
+        PYDL_WINO_ROW(3)
+#undef PYDL_WINO_ROW
+        // B^T (d B), column j
+#define PYDL_WINO_COL(j)                                \
+  v[(0 * 4 + j) * xs + tx] = h0##j - h2##j;             \
+  v[(1 * 4 + j) * xs + tx] = h1##j + h2##j;             \
+  v[(2 * 4 + j) * xs + tx] = h2##j - h1##j;             \
+  v[(3 * 4 + j) * xs + tx] = h1##j - h3##j;
+        PYDL_WINO_COL(0)
+        PYDL_WINO_COL(1)
+        PYDL_WINO_COL(2)
+        PYDL_WINO_COL(3)
+#undef PYDL_WINO_COL
       }
     }
   }
@@ -605,24 +624,27 @@ void winograd_output(const ConvShape& s, const WinoTiles& wt, const T* M, int64_
     const T b = bias ? bias[oc] : T(0);
     T* yo = y + oc * s.OH * s.OW;
     for (int64_t ty = ty0; ty < ty1; ++ty) {
-      const T* m = M + oc * T_ + (ty - ty0) * TW;
-      T* y0e = buf;
-      T* y0o = buf + TW;
-      T* y1e = buf + 2 * TW;
-      T* y1o = buf + 3 * TW;
+      const T* __restrict m = M + oc * T_ + (ty - ty0) * TW;
+      T* __restrict y0e = buf;
+      T* __restrict y0o = buf + TW;
+      T* __restrict y1e = buf + 2 * TW;
+      T* __restrict y1o = buf + 3 * TW;
 #pragma omp simd
       for (int64_t tx = 0; tx < TW; ++tx) {
-        T sr[4][2];  // (m A) per row i: (m0 + m1 + m2, m1 - m2 - m3)
-        for (int i = 0; i < 4; ++i) {
-          const T m0 = m[(i * 4 + 0) * xs + tx], m1 = m[(i * 4 + 1) * xs + tx];
-          const T m2 = m[(i * 4 + 2) * xs + tx], m3 = m[(i * 4 + 3) * xs + tx];
-          sr[i][0] = m0 + m1 + m2;
-          sr[i][1] = m1 - m2 - m3;
-        }
-        y0e[tx] = sr[0][0] + sr[1][0] + sr[2][0] + b;
-        y0o[tx] = sr[0][1] + sr[1][1] + sr[2][1] + b;
-        y1e[tx] = sr[1][0] - sr[2][0] - sr[3][0] + b;
-        y1o[tx] = sr[1][1] - sr[2][1] - sr[3][1] + b;
+        // (m A) per row i: (m0 + m1 + m2, m1 - m2 - m3)
+#define PYDL_WINO_ROW(i)                                                             \
+  const T p##i = m[(i * 4 + 0) * xs + tx], q##i = m[(i * 4 + 1) * xs + tx];          \
+  const T r##i = m[(i * 4 + 2) * xs + tx], t##i = m[(i * 4 + 3) * xs + tx];          \
+  const T s##i##0 = p##i + q##i + r##i, s##i##1 = q##i - r##i - t##i;
+        PYDL_WINO_ROW(0)
+        PYDL_WINO_ROW(1)
+        PYDL_WINO_ROW(2)
+        PYDL_WINO_ROW(3)
+#undef PYDL_WINO_ROW
+        y0e[tx] = s00 + s10 + s20 + b;
+        y0o[tx] = s01 + s11 + s21 + b;
+        y1e[tx] = s10 - s20 - s30 + b;
+        y1o[tx] = s11 - s21 - s31 + b;
       }
       for (int a = 0; a < 2; ++a) {
         const int64_t oh = 2 * ty + a;
@@ -660,18 +682,25 @@ void winograd_lift(const ConvShape& s, const WinoTiles& wt, const T* dy, int64_t
           g[a][1][tx] = (in && ow + 1 < s.OW) ? dyo[oh * s.OW + ow + 1] : T(0);
         }
       }
-      T* z = Z + oc * T_ + (ty - ty0) * TW;
+      T* __restrict z = Z + oc * T_ + (ty - ty0) * TW;
+      const T* __restrict g00 = g[0][0];
+      const T* __restrict g01 = g[0][1];
+      const T* __restrict g10 = g[1][0];
+      const T* __restrict g11 = g[1][1];
 #pragma omp simd
       for (int64_t tx = 0; tx < TW; ++tx) {
-        const T a00 = g[0][0][tx], a01 = g[0][1][tx], a10 = g[1][0][tx], a11 = g[1][1][tx];
-        // rows of A dy: (r0, r0 + r1, r0 - r1, -r1); then each row times A^T: (c0, c0 + c1, c0 - c1, -c1)
-        const T r[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};
-        for (int i = 0; i < 4; ++i) {
-          z[(i * 4 + 0) * xs + tx] = r[i][0];
-          z[(i * 4 + 1) * xs + tx] = r[i][0] + r[i][1];
-          z[(i * 4 + 2) * xs + tx] = r[i][0] - r[i][1];
-          z[(i * 4 + 3) * xs + tx] = -r[i][1];
-        }
+        // rows of A dy: (r0, r0 + r1, r0 - r1, -r1); each row times A^T: (c0, c0 + c1, c0 - c1, -c1)
+        const T a00 = g00[tx], a01 = g01[tx], a10 = g10[tx], a11 = g11[tx];
+#define PYDL_WINO_ROW(i, c0, c1)                    \
+  z[(i * 4 + 0) * xs + tx] = (c0);                  \
+  z[(i * 4 + 1) * xs + tx] = (c0) + (c1);           \
+  z[(i * 4 + 2) * xs + tx] = (c0) - (c1);           \
+  z[(i * 4 + 3) * xs + tx] = -(c1);
+        PYDL_WINO_ROW(0, a00, a01)
+        PYDL_WINO_ROW(1, a00 + a10, a01 + a11)
+        PYDL_WINO_ROW(2, a00 - a10, a01 - a11)
+        PYDL_WINO_ROW(3, -a10, -a11)
+#undef PYDL_WINO_ROW
       }
     }
   }
