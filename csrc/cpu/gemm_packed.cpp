@@ -249,6 +249,7 @@ void ukernel_f32(int64_t kc, const float* __restrict Ap, const float* __restrict
     }
   } else {  // right edge: masked, so no byte past column nr is touched
     const __m256i m0 = lanes8x32(nr), m1 = lanes8x32(nr - 8);
+#pragma GCC unroll 6
     for (int i = 0; i < R; ++i) {
       float* c = C + i * ldc;
       __m256 r0 = _mm256_mul_ps(c0[i], va), r1 = _mm256_mul_ps(c1[i], va);
@@ -284,7 +285,10 @@ void ukernel_f64(int64_t kc, const double* __restrict Ap, const double* __restri
     Bp += NR;
   }
   const __m256d va = _mm256_set1_pd(alpha), vb = _mm256_set1_pd(beta);
+  // (Every loop over the rows is unrolled: a rolled one makes GCC keep the accumulator
+  // arrays in memory, storing them back on every k.)
   const __m256i m0 = lanes4x64(nr), m1 = lanes4x64(nr - 4);
+#pragma GCC unroll 6
   for (int i = 0; i < R; ++i) {
     double* c = C + i * ldc;
     __m256d r0 = _mm256_mul_pd(c0[i], va), r1 = _mm256_mul_pd(c1[i], va);
