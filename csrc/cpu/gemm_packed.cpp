@@ -46,8 +46,10 @@
 //       every A strip of the block, so it should stay in L1 next to the streaming A strip and
 //       the C tile: KC = 256 -> 32 KiB would fill L1, KC = 192 -> 24 KiB leaves a quarter for
 //       the rest. A deeper KC writes C fewer times (C is read and written once per slice), and
-//       Zen 4's L2 feeds a strip that spills L1 fast enough that 256 measured ~1-2% faster than
-//       192 at 1024^3 and 4096x768x3072 (384: no better) -> KC = 256 (f64: 128).
+//       Zen 4's L2 (64 B/cycle) refills a strip that spills L1 without stalling the FMAs (one
+//       128-byte B row per 28 FMA cycles). KC = 192 / 256 / 384 with MC = 182 / 378 measured
+//       within the noise of this shared machine (+-10%) at 1024^3, so KC = 256 (f64: 128), the
+//       deepest that keeps C traffic below 1% of the FMA time without leaving L1+L2 sizing.
 //   MC  rows of A per block. The packed block MC x KC is reused by every B strip of the panel
 //       and must stay in L2 with room for the B strips passing through: ~3/8 of the 1 MiB L2
 //       -> MC x KC x 4 B ~ 384 KiB -> MC = 378 = 27 x 14 (AVX-512), 384 = 64 x 6 (AVX2).
