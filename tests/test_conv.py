@@ -153,7 +153,7 @@ BIG = [
 ]
 
 
-@pytest.mark.parametrize("variant", ["auto", "im2col"])
+@pytest.mark.parametrize("variant", ["auto", "im2col", "winograd"])
 @pytest.mark.parametrize("row", BIG, ids=[r[0] for r in BIG])
 def test_conv2d_large_vs_float64(row, variant):
     name, xs, ws, kw = row
@@ -265,3 +265,73 @@ def test_conv2d_thread_counts(threads):
             _run(BY_ID[name])
     finally:
         pydl.set_num_threads(prev)
+
+
+# --- winograd F(2x2, 3x3) ---
+# Rows that Winograd takes (3x3, stride 1, dilation 1, groups 1): odd OH / OW (a half-empty last
+# tile row / column), padding 0, 1, 2 and asymmetric, padding 3 (the input gradient then falls
+# back to im2col), tiny planes (1x1 input with padding), many channels (several GEMM blocks), and
+# chunked tile rows (wide planes). Forward and all three gradients vs torch, every ISA.
+WINOGRAD_ROWS = [
+    ("w_pad1_odd", (2, 5, 7, 9), (6, 5, 3, 3), dict(padding=1)),
+    ("w_valid", (1, 4, 8, 11), (3, 4, 3, 3), {}),
+    ("w_pad2", (2, 3, 5, 6), (4, 3, 3, 3), dict(padding=2)),
+    ("w_pad_asym", (1, 3, 9, 8), (2, 3, 3, 3), dict(padding=(1, 0))),
+    ("w_same", (2, 2, 6, 7), (3, 2, 3, 3), dict(padding="same")),
+    ("w_pad3", (1, 2, 5, 5), (2, 2, 3, 3), dict(padding=3)),
+    ("w_tiny", (1, 2, 1, 1), (3, 2, 3, 3), dict(padding=1)),
+    ("w_channels", (2, 33, 9, 9), (17, 33, 3, 3), dict(padding=1)),
+    ("w_unbatched", (3, 7, 7), (5, 3, 3, 3), dict(padding=1)),
+]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("row", WINOGRAD_ROWS, ids=[r[0] for r in WINOGRAD_ROWS])
+def test_conv2d_winograd(row, isa):
+    with on_isa(isa), on_variant("conv2d", "winograd"):
+        _run(row)
+        _run(row, bias=False, dtype="float64")
+
+
+def test_conv2d_winograd_chunked_and_threads():
+    # 2 x 40 x 64 x 130 -> 65 tiles per row x 80 channels: several chunks of tile rows per image,
+    # compared with float64 torch; then 2 threads (items split over threads, per-thread dU).
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 40, 64, 130)).astype(np.float32)
+    w = (rng.standard_normal((40, 40, 3, 3)) * 0.1).astype(np.float32)
+    g = rng.standard_normal((2, 40, 64, 130)).astype(np.float32)
+    tx, tw = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, w))
+    ty = torch.nn.functional.conv2d(tx, tw, padding=1)
+    ty.backward(torch.tensor(g, dtype=torch.float64))
+    depth = max(40 * 9, 2 * 64 * 130)
+    prev = pydl.get_num_threads()
+    try:
+        for threads in (1, 2):
+            pydl.set_num_threads(threads)
+            with on_variant("conv2d", "winograd"):
+                px, pw = (pydl.tensor(a, requires_grad=True) for a in (x, w))
+                y = pydl.nn.functional.conv2d(px, pw, padding=1)
+                y.backward(pydl.tensor(g))
+            for what, got, want in [("forward", y, ty), ("grad input", px.grad, tx.grad),
+                                    ("grad weight", pw.grad, tw.grad)]:
+                w64 = want.detach().numpy()
+                err = np.abs(to_numpy(got).astype(np.float64) - w64).max()
+                bound = 4 * math.sqrt(depth) * 1.2e-7 * max(1.0, np.abs(w64).max()) * 4
+                assert err <= bound, f"threads={threads} {what}: max error {err:.3g} > {bound:.3g}"
+    finally:
+        pydl.set_num_threads(prev)
+
+
+def test_conv2d_auto_picks_winograd_only_where_it_applies():
+    # auto must agree with the forced variants on a Winograd shape and on shapes it cannot take
+    rng = np.random.default_rng(2)
+    for xs, ws, kw in [((1, 16, 10, 10), (16, 16, 3, 3), dict(padding=1)),
+                       ((1, 16, 10, 10), (16, 16, 3, 3), dict(padding=1, stride=2)),
+                       ((1, 16, 10, 10), (16, 8, 3, 3), dict(padding=1, groups=2)),
+                       ((1, 16, 10, 10), (16, 16, 3, 3), dict(padding=2, dilation=2))]:
+        x = rng.integers(-3, 4, xs).astype(np.float32)
+        w = rng.integers(-3, 4, ws).astype(np.float32)
+        want = torch.nn.functional.conv2d(torch.tensor(x, dtype=torch.float64),
+                                          torch.tensor(w, dtype=torch.float64), **kw).numpy()
+        got = to_numpy(pydl.nn.functional.conv2d(pydl.tensor(x), pydl.tensor(w), **kw))
+        np.testing.assert_array_equal(got, want.astype(np.float32), err_msg=f"{xs} {ws} {kw}")

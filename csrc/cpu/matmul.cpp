@@ -37,8 +37,11 @@
 //              gemv path is future work.)
 //              Threads split the M blocks (and the NR strips when M has
 //              fewer blocks than threads) once M*N*K > 64^3.
-//   (next)     A packed BLIS-style kernel with a hand-scheduled AVX-512
-//              micro-kernel slots in after "blocked", reusing the packing.
+//   packed     (cpu/gemm_packed.cpp) The same loop nest with micro-kernels
+//              written in intrinsics per ISA: AVX-512 14 x 32 (f32) / 14 x 16
+//              (f64) with mask-register edges, AVX2 6 x 16 / 6 x 8 with
+//              maskload/maskstore edges, portable loops in the scalar copy;
+//              blocking sized from the machine's caches. The default.
 //
 // Only raw loops, fixed-size locals and aligned_alloc here: this file is
 // compiled with different ISA flags, and an out-of-line std template
@@ -53,6 +56,7 @@
 #include <omp.h>
 #endif
 
+#include "cpu/isa.h"
 #include "cpu/kernels.h"
 
 #ifndef PYDL_ISA_NS
@@ -103,15 +107,12 @@ void gemm_reference(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_
 // blocked
 // ===========================================================================
 
-// SIMD register width and count for this ISA copy.
+// Micro-tile rows for this ISA copy (kVecBytes, the register width, is in cpu/isa.h).
 #if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
 constexpr int kMR = 12;  // 12 x 2 accumulators + 2 B vectors of 32 registers
 #elif defined(__AVX2__)
-constexpr int kVecBytes = 32;
 constexpr int kMR = 6;   // 6 x 2 accumulators + 2 B + 1 broadcast of 16 registers
 #else
-constexpr int kVecBytes = 16;
 constexpr int kMR = 4;   // SSE2 has no FMA: leave room for the product temporaries
 #endif
 constexpr int kNV = 2;   // vectors per micro-tile row
@@ -419,11 +420,14 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t 
 
 }  // namespace
 
+void fill_gemm_packed(CpuKernels& k);  // cpu/gemm_packed.cpp
+
 void fill_matmul(CpuKernels& k) {
   k.gemm_f32.add("reference", &gemm_reference<float>);
   k.gemm_f32.add("blocked", &gemm_blocked<float>);
   k.gemm_f64.add("reference", &gemm_reference<double>);
   k.gemm_f64.add("blocked", &gemm_blocked<double>);
+  fill_gemm_packed(k);  // "packed" (cpu/gemm_packed.cpp): last, so the default
 }
 
 }  // namespace PYDL_ISA_NS

@@ -42,6 +42,7 @@
 #include <omp.h>
 #endif
 
+#include "cpu/isa.h"
 #include "cpu/kernels.h"
 
 #ifndef PYDL_ISA_NS
@@ -53,14 +54,7 @@ namespace cpu {
 namespace PYDL_ISA_NS {
 namespace {
 
-// Width of one SIMD register for this ISA copy.
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
+// kVecBytes, the width of one SIMD register for this ISA copy, is in cpu/isa.h.
 
 template <class T> struct VecOf;
 template <> struct VecOf<float> { typedef float type __attribute__((vector_size(kVecBytes))); };

@@ -36,6 +36,7 @@
 // copies could be merged by the linker into the wrong ISA's code.
 #include <cstdint>
 
+#include "cpu/isa.h"
 #include "cpu/kernels.h"
 
 #ifndef PYDL_ISA_NS
@@ -47,14 +48,7 @@ namespace cpu {
 namespace PYDL_ISA_NS {
 namespace {
 
-// Width of one SIMD register for this ISA copy.
-#if defined(__AVX512F__)
-constexpr int kVecBytes = 64;
-#elif defined(__AVX__)
-constexpr int kVecBytes = 32;
-#else
-constexpr int kVecBytes = 16;
-#endif
+// kVecBytes, the width of one SIMD register for this ISA copy, is in cpu/isa.h.
 
 // Independent accumulator lanes per type: four registers' worth, enough to hide
 // the add latency without spilling (scalar/SSE has only 16 registers).

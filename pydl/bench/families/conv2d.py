@@ -3,6 +3,11 @@ torch.nn.functional.conv2d, float32, on ResNet-style layers: 3x3 stride 1, a 1x1
 a 3x3 stride-2 downsample and a depthwise 3x3; forward alone and forward + backward (the
 gradients of input and weight, as an inner layer of a network needs).
 
+Variants: direct, im2col (+ the packed GEMM), winograd (F(2x2, 3x3): only the 3x3 stride-1 layer
+runs Winograd; on the other layers that row is its im2col fallback), and auto, the per-shape default.
+The flops column counts the direct convolution's multiply-adds for every variant, so Winograd's
+rate is "effective" GFLOP/s (it does 2.25x fewer multiplies).
+
 flops: 2 * N * OC * OH * OW * (C / groups) * KH * KW for the forward; the backward does two more
 products of the same size (input gradient and weight gradient), so forward + backward is 3x.
 """

@@ -1,7 +1,9 @@
-"""matmul: every rung of pydl.kernels.variants("matmul") against torch.matmul, float32.
+"""matmul: every rung of pydl.kernels.variants("matmul") (reference, blocked, packed) against
+torch.matmul, float32.
 
-Square sizes, a transformer projection (M x K x N = tokens x d_model x d_ff) and a batched
-attention-score product; the representative square size also runs the fastest rung under every
+Square sizes, a transformer projection (M x K x N = tokens x d_model x d_ff) with the three
+products of nn.Linear (forward x @ W^T, and the backward's dX = dY @ W and dW = dY^T @ X, whose
+transposed operands the kernels read through strides), and a batched attention-score product; the representative square size also runs the fastest rung under every
 ISA. The reference triple loop runs at ~1 GFLOP/s, so it is timed only up to a size where a call
 stays well under a second.
 """
@@ -19,8 +21,15 @@ def _mm_bt(a, b):  # b stored as [.., N, K]: a transposed view, which the kernel
     return a @ b.mT
 
 
-def _case(cfg, op, a_shape, b_shape, represent=False, ref_max_flops=None, b_transposed=False):
+def _mm_at(a, b):  # a stored as [.., K, M]
+    return a.mT @ b
+
+
+def _case(cfg, op, a_shape, b_shape, represent=False, ref_max_flops=None, b_transposed=False,
+          a_transposed=False):
     *batch, m, k = a_shape
+    if a_transposed:
+        m, k = k, m
     n = b_shape[-2] if b_transposed else b_shape[-1]
     nb = 1
     for d in batch:
@@ -34,7 +43,7 @@ def _case(cfg, op, a_shape, b_shape, represent=False, ref_max_flops=None, b_tran
         b, tb = randn(*b_shape)
         return (a, b), (ta, tb)
 
-    fn = _mm_bt if b_transposed else _mm
+    fn = _mm_bt if b_transposed else (_mm_at if a_transposed else _mm)
     shape = "x".join(map(str, batch)) + ("x" if batch else "") + f"{m}x{k}x{n}"
     return Case(op=op, shape=shape, make_inputs=make_inputs,
                 variants=kernel_variants(cfg, "matmul", fn, isas=cfg.isas if represent else None,
@@ -55,6 +64,12 @@ def cases(cfg):
     out = [_case(cfg, "matmul", (s, s), (s, s), represent=(s == represent), ref_max_flops=ref_limit)
            for s in squares]
     out.append(_case(cfg, "matmul (linear)", (m, k), (k, n), ref_max_flops=ref_limit))
+    # nn.Linear(k -> n) on m tokens, W stored [n, k]: forward, and the two backward products
+    out.append(_case(cfg, "linear fwd (x @ W^T)", (m, k), (n, k), ref_max_flops=ref_limit,
+                     b_transposed=True))
+    out.append(_case(cfg, "linear bwd (dY @ W)", (m, n), (n, k), ref_max_flops=ref_limit))
+    out.append(_case(cfg, "linear bwd (dY^T @ X)", (m, n), (m, k), ref_max_flops=ref_limit,
+                     a_transposed=True))
     out.append(_case(cfg, "bmm (Q @ K^T)", (bh, l, d), (bh, l, d), ref_max_flops=ref_limit,
                      b_transposed=True))
     return out
