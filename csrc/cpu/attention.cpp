@@ -120,11 +120,18 @@ static inline __attribute__((always_inline)) void mk(int64_t K, const T* A, int6
     for (int n = 0; n < NR; ++n) vstore(C + r * ldc + n * W, acc[r][n]);
 }
 
-template <class T, int NR>
+// Rows in blocks of MRB (4 or 8), then a block of 4, then 3 / 2 / 1. With few
+// vector columns (NR <= 3, e.g. P @ v at Ev = 16) 8-row blocks keep more FMAs
+// in flight per B load than 4-row blocks would.
+template <class T, int MRB, int NR>
 static void mk_rows(int64_t M, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t ldb, T* C,
                     int64_t ldc) {
   int64_t r = 0;
-  for (; r + kMR <= M; r += kMR) mk<T, kMR, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+  for (; r + MRB <= M; r += MRB) mk<T, MRB, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+  if (MRB > kMR && M - r >= kMR) {
+    mk<T, kMR, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+    r += kMR;
+  }
   switch (M - r) {
     case 3: mk<T, 3, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
     case 2: mk<T, 2, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
@@ -142,14 +149,52 @@ static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, 
     const int64_t nr = NV - n0 < kNR ? NV - n0 : kNR;
     const T* Bn = B + n0 * W;
     T* Cn = C + n0 * W;
-    if (nr == kNR) mk_rows<T, kNR>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #if defined(__AVX512F__)
-    else if (nr == 3) mk_rows<T, 3>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else if (nr == 2) mk_rows<T, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    // 32 zmm registers: 4 x 4, 8 x 3, 8 x 2 or 8 x 1 accumulators
+    if (nr == 4) mk_rows<T, 4, 4>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 3) mk_rows<T, 8, 3>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 2) mk_rows<T, 8, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+#else
+    // 16 ymm / xmm registers: 4 x 2 or 8 x 1 accumulators
+    if (nr == 2) mk_rows<T, 4, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #endif
-    else mk_rows<T, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
   }
 }
+
+// ---------------------------------------------------------------------------
+// exp(t) for t <= 0, -inf or NaN: the softmax's arguments (score - running max).
+// float32: Cody-Waite reduction t = n ln2 + r, a degree-5 polynomial for e^r
+// (Cephes' expf coefficients, ~1 ulp) and 2^n written straight into the exponent
+// bits: about half the work of vmath::exp, which must handle the whole real
+// line. t below -87 (exp < 1.7e-38, nothing next to the row's largest term 1)
+// gives exactly 0, so -inf scores (masked keys) give exact zeros. The selects
+// vectorise as blends (this file is compiled with -fno-trapping-math).
+static inline __attribute__((always_inline)) float exp_nonpos(float t) {
+  const float tc = t < -87.0f ? -87.0f : t;
+  const float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float nm = tc * 1.44269504088896341f + kMagic;
+  const float n = nm - kMagic;
+  float r = tc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r2 + r + 1.0f;
+  uint32_t ni, eb;
+  __builtin_memcpy(&ni, &nm, 4);  // the low bits of nm hold n (two's complement)
+  __builtin_memcpy(&eb, &e, 4);
+  eb += ni << 23;                  // e * 2^n, n in [-126, 0]
+  float out;
+  __builtin_memcpy(&out, &eb, 4);
+  return t < -87.0f ? 0.0f : out;
+}
+static inline __attribute__((always_inline)) double exp_nonpos(double t) { return vmath::exp(t); }
 
 // ---------------------------------------------------------------------------
 // dropout: a counter-based hash (splitmix64's finaliser), u in [0, 1)
@@ -364,11 +409,11 @@ void sdpa_fwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) {
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
       for (int64_t c = 0; c < kBlockK; ++c) {
-        const T p = vmath::exp(s[c] - m_use);
+        const T p = exp_nonpos(s[c] - m_use);
         s[c] = p;
         sum += p;
       }
-      const T alpha = vmath::exp(m_old - m_use);  // 0 while m_old = -inf
+      const T alpha = exp_nonpos(m_old - m_use);  // 0 while m_old = -inf
       lrow[r] = lrow[r] * alpha + sum;
       mrow[r] = m_new;
       T* o = Ob + r * Evp;
@@ -479,7 +524,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
         // a row without any surviving key (lse = -inf) has P = 0: subtract +inf
         const T l = lse[i] == -(T)__builtin_inf() ? (T)__builtin_inf() : lse[i];
 #pragma omp simd
-        for (int64_t c = 0; c < BK; ++c) p[c] = vmath::exp(p[c] - l);
+        for (int64_t c = 0; c < BK; ++c) p[c] = exp_nonpos(p[c] - l);
         T* pd = Pd + r * BK;
         if (dropout) {
           for (int64_t c = 0; c < nc; ++c) pd[c] = p[c] * drop_factor(a, bh, i, j0 + c, ks);
