@@ -163,6 +163,20 @@ def test_sdpa_isa(isa):
                              dtype=dtype)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sdpa_thread_splits(threads):
+    """Fewer slices than threads: the backward splits each slice's keys into chunks with their own dq
+    partials (summed afterwards); one thread runs everything in one piece. Same results either way."""
+    prev = pydl.get_num_threads()
+    pydl.set_num_threads(threads)
+    try:
+        for batch, L, S in (((), 130, 200), ((2,), 65, 129)):
+            for causal in (False, True):
+                check_op("sdpa_threads", *sdpa_fns(is_causal=causal), shapes=qkv_shapes(batch, L, S, 24, 9))
+    finally:
+        pydl.set_num_threads(prev)
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_sdpa_noncontiguous(variant):
     """Heads split from (B, L, H, E) and transposed to (B, H, L, E): strided rows, used in place; and
