@@ -37,8 +37,12 @@
 // strides: that is how P^T and dS^T are used without transposing them. The
 // vector type is gcc's vector extension sized per ISA (64 bytes on AVX-512,
 // 32 on AVX2, 16 on the baseline), so the same source vectorises at each width;
-// a 4-row x kNR-vector block of accumulators stays in registers while the k
-// loop streams one B row (kNR loads) and 4 broadcasts per 4*kNR FMAs.
+// a block of 4 rows x kNR vectors (8 rows when the output is only 1-3 vectors
+// wide) of accumulators stays in registers while the k loop streams one B row
+// and one broadcast per row: 4*kNR FMAs per kNR loads + 4 broadcasts.
+// The softmax's exps use exp_nonpos (arguments are <= 0): half the cost of the
+// general vmath::exp for float32, which matters at small E where the exps
+// rival the products.
 // Operands are packed so that the vector runs along the output's contiguous
 // dim: k^T as [E, kBlockK] for the scores (vectors across keys), v as
 // [kBlockK, Ev padded] for P @ v (vectors across E); zero padding makes tails
