@@ -103,15 +103,16 @@ static inline __attribute__((always_inline)) void vstore(T* p, Vec<T> v) {
 static inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 // ---------------------------------------------------------------------------
-// micro-kernel: C[MR, NR vectors] += A[MR, K] @ B[K, NR vectors]
+// micro-kernel: C[MR, NR vectors] (+)= A[MR, K] @ B[K, NR vectors]
+// (ACC: add to C; else overwrite it, without reading C first)
 // ---------------------------------------------------------------------------
-template <class T, int MR, int NR>
+template <class T, int MR, int NR, bool ACC>
 static inline __attribute__((always_inline)) void mk(int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
                                                      int64_t ldb, T* C, int64_t ldc) {
   constexpr int64_t W = lanes<T>();
   Vec<T> acc[MR][NR];
   for (int r = 0; r < MR; ++r)
-    for (int n = 0; n < NR; ++n) acc[r][n] = vload(C + r * ldc + n * W);
+    for (int n = 0; n < NR; ++n) acc[r][n] = ACC ? vload(C + r * ldc + n * W) : Vec<T>{};
   for (int64_t k = 0; k < K; ++k) {
     Vec<T> b[NR];
     for (int n = 0; n < NR; ++n) b[n] = vload(B + k * ldb + n * W);
@@ -127,26 +128,26 @@ static inline __attribute__((always_inline)) void mk(int64_t K, const T* A, int6
 // Rows in blocks of MRB (4 or 8), then a block of 4, then 3 / 2 / 1. With few
 // vector columns (NR <= 3, e.g. P @ v at Ev = 16) 8-row blocks keep more FMAs
 // in flight per B load than 4-row blocks would.
-template <class T, int MRB, int NR>
+template <class T, int MRB, int NR, bool ACC>
 static void mk_rows(int64_t M, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t ldb, T* C,
                     int64_t ldc) {
   int64_t r = 0;
-  for (; r + MRB <= M; r += MRB) mk<T, MRB, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+  for (; r + MRB <= M; r += MRB) mk<T, MRB, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
   if (MRB > kMR && M - r >= kMR) {
-    mk<T, kMR, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+    mk<T, kMR, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
     r += kMR;
   }
   switch (M - r) {
-    case 3: mk<T, 3, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
-    case 2: mk<T, 2, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
-    case 1: mk<T, 1, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 3: mk<T, 3, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 2: mk<T, 2, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 1: mk<T, 1, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
     default: break;
   }
 }
 
-// C[M, NV*W] += A[M, K] @ B[K, NV*W]; A element (r, k) at A[r*ars + k*acs].
-template <class T>
-static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+// C[M, NV*W] (+)= A[M, K] @ B[K, NV*W]; A element (r, k) at A[r*ars + k*acs].
+template <class T, bool ACC>
+static void gemm_mk(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
                      int64_t ldb, T* C, int64_t ldc) {
   constexpr int64_t W = lanes<T>();
   for (int64_t n0 = 0; n0 < NV; n0 += kNR) {
@@ -155,16 +156,27 @@ static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, 
     T* Cn = C + n0 * W;
 #if defined(__AVX512F__)
     // 32 zmm registers: 4 x 4, 8 x 3, 8 x 2 or 8 x 1 accumulators
-    if (nr == 4) mk_rows<T, 4, 4>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else if (nr == 3) mk_rows<T, 8, 3>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else if (nr == 2) mk_rows<T, 8, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else mk_rows<T, 8, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    if (nr == 4) mk_rows<T, 4, 4, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 3) mk_rows<T, 8, 3, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 2) mk_rows<T, 8, 2, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #else
     // 16 ymm / xmm registers: 4 x 2 or 8 x 1 accumulators
-    if (nr == 2) mk_rows<T, 4, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else mk_rows<T, 8, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    if (nr == 2) mk_rows<T, 4, 2, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #endif
   }
+}
+template <class T>
+static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+                     int64_t ldb, T* C, int64_t ldc) {
+  gemm_mk<T, true>(M, NV, K, A, ars, acs, B, ldb, C, ldc);
+}
+// C = A @ B: the score tiles, with no zero-fill pass.
+template <class T>
+static void gemm_set(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+                     int64_t ldb, T* C, int64_t ldc) {
+  gemm_mk<T, false>(M, NV, K, A, ars, acs, B, ldb, C, ldc);
 }
 
 // ---------------------------------------------------------------------------
@@ -396,8 +408,7 @@ void sdpa_fwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) {
       for (int64_t c = 0; c < nc; ++c) dst[c] = k[(j0 + c) * a.ldk + e];
       for (int64_t c = nc; c < kBlockK; ++c) dst[c] = 0;
     }
-    std::memset(Sb, 0, sizeof(T) * nr * kBlockK);
-    gemm_acc<T>(nr, kBlockK / W, E, q, a.ldq, 1, Kt, kBlockK, Sb, kBlockK);
+    gemm_set<T>(nr, kBlockK / W, E, q, a.ldq, 1, Kt, kBlockK, Sb, kBlockK);
 
     for (int64_t r = 0; r < nr; ++r) {
       const int64_t i = i0 + r;
@@ -519,8 +530,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
         for (int64_t e = Ev; e < Evp; ++e) dOp[r * Evp + e] = 0;
       }
       // P = exp(s - lse), recomputed from the scores
-      std::memset(Pb, 0, sizeof(T) * nr * BK);
-      gemm_acc<T>(nr, BK / W, E, Qp, Ep, 1, Kt, BK, Pb, BK);
+      gemm_set<T>(nr, BK / W, E, Qp, Ep, 1, Kt, BK, Pb, BK);
       for (int64_t r = 0; r < nr; ++r) {
         const int64_t i = i0 + r;
         T* p = Pb + r * BK;
@@ -539,8 +549,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
       // dV[c, :] += sum_r Pd[r, c] dO[r, :]   (A = Pd^T: row stride 1, column stride BK)
       gemm_acc<T>(nc, Evp / W, nr, PdUse, 1, BK, dOp, Evp, dVa, Evp);
       // dP = dO v^T
-      std::memset(dSb, 0, sizeof(T) * nr * BK);
-      gemm_acc<T>(nr, BK / W, Ev, dOp, Evp, 1, Vt, BK, dSb, BK);
+      gemm_set<T>(nr, BK / W, Ev, dOp, Evp, 1, Vt, BK, dSb, BK);
       // dS = (Pd * dP - P * D) * scale  (= P * (dP * drop - D) * scale)
       for (int64_t r = 0; r < nr; ++r) {
         const T D = Dr[i0 + r];
@@ -553,8 +562,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
       // dK[c, :] += sum_r dS[r, c] q[r, :]
       gemm_acc<T>(nc, Ep / W, nr, dSb, 1, BK, Qp, Ep, dKa, Ep);
       // dQ[r, :] += sum_c dS[r, c] k[c, :]
-      std::memset(dQt, 0, sizeof(T) * nr * Ep);
-      gemm_acc<T>(nr, Ep / W, nc, dSb, BK, 1, Kp, Ep, dQt, Ep);
+      gemm_set<T>(nr, Ep / W, nc, dSb, BK, 1, Kp, Ep, dQt, Ep);
       for (int64_t r = 0; r < nr; ++r) {
         T* dst = dq_acc + (i0 + r) * E;
         const T* src = dQt + r * Ep;
