@@ -67,6 +67,23 @@ def test_sdpa_scale_and_empty(variant):
         check_op("sdpa_S0", *sdpa_fns(), shapes=qkv_shapes((2,), 3, 0, 3, 4))
         check_op("sdpa_B0", *sdpa_fns(), shapes=qkv_shapes((0, 2), 3, 5, 3, 4))
         check_op("sdpa_rank2", *sdpa_fns(), shapes=qkv_shapes((), 9, 13, 5, 3))
+        check_op("sdpa_Ev0", *sdpa_fns(), shapes=qkv_shapes((2,), 3, 5, 4, 0))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_sdpa_strided_mask(variant):
+    """A mask that is itself a transposed view (strided rows and columns) is read in place."""
+    rng = rng_for("strided_mask")
+    q, k, v = (rng.uniform(-1, 1, s).astype(np.float32) for s in qkv_shapes((2,), 6, 70, 4, 3))
+    m = rng.uniform(-1, 1, (70, 6)).astype(np.float32)
+    keep = rng.random((70, 6)) < 0.6
+
+    def fn(L, q, k, v, m):
+        return L.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m.transpose(0, 1))
+    with on_variant("attention", variant):
+        for mask in (m, keep):
+            check_op("sdpa_mask_T", lambda *x: fn(pydl, *x), lambda *x: fn(torch, *x), inputs=[q, k, v, mask],
+                     grad=[0, 1, 2])
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -161,6 +178,20 @@ def test_sdpa_isa(isa):
                 for causal in (False, True):
                     check_op("sdpa_isa", *sdpa_fns(is_causal=causal), shapes=qkv_shapes(batch, L, S, E, Ev),
                              dtype=dtype)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sdpa_thread_splits(threads):
+    """Fewer slices than threads: the backward splits each slice's keys into chunks with their own dq
+    partials (summed afterwards); one thread runs everything in one piece. Same results either way."""
+    prev = pydl.get_num_threads()
+    pydl.set_num_threads(threads)
+    try:
+        for batch, L, S in (((), 130, 200), ((2,), 65, 129)):
+            for causal in (False, True):
+                check_op("sdpa_threads", *sdpa_fns(is_causal=causal), shapes=qkv_shapes(batch, L, S, 24, 9))
+    finally:
+        pydl.set_num_threads(prev)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

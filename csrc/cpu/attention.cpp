@@ -37,8 +37,12 @@
 // strides: that is how P^T and dS^T are used without transposing them. The
 // vector type is gcc's vector extension sized per ISA (64 bytes on AVX-512,
 // 32 on AVX2, 16 on the baseline), so the same source vectorises at each width;
-// a 4-row x kNR-vector block of accumulators stays in registers while the k
-// loop streams one B row (kNR loads) and 4 broadcasts per 4*kNR FMAs.
+// a block of 4 rows x kNR vectors (8 rows when the output is only 1-3 vectors
+// wide) of accumulators stays in registers while the k loop streams one B row
+// and one broadcast per row: 4*kNR FMAs per kNR loads + 4 broadcasts.
+// The softmax's exps use exp_nonpos (arguments are <= 0): half the cost of the
+// general vmath::exp for float32, which matters at small E where the exps
+// rival the products.
 // Operands are packed so that the vector runs along the output's contiguous
 // dim: k^T as [E, kBlockK] for the scores (vectors across keys), v as
 // [kBlockK, Ev padded] for P @ v (vectors across E); zero padding makes tails
@@ -99,15 +103,16 @@ static inline __attribute__((always_inline)) void vstore(T* p, Vec<T> v) {
 static inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 // ---------------------------------------------------------------------------
-// micro-kernel: C[MR, NR vectors] += A[MR, K] @ B[K, NR vectors]
+// micro-kernel: C[MR, NR vectors] (+)= A[MR, K] @ B[K, NR vectors]
+// (ACC: add to C; else overwrite it, without reading C first)
 // ---------------------------------------------------------------------------
-template <class T, int MR, int NR>
+template <class T, int MR, int NR, bool ACC>
 static inline __attribute__((always_inline)) void mk(int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
                                                      int64_t ldb, T* C, int64_t ldc) {
   constexpr int64_t W = lanes<T>();
   Vec<T> acc[MR][NR];
   for (int r = 0; r < MR; ++r)
-    for (int n = 0; n < NR; ++n) acc[r][n] = vload(C + r * ldc + n * W);
+    for (int n = 0; n < NR; ++n) acc[r][n] = ACC ? vload(C + r * ldc + n * W) : Vec<T>{};
   for (int64_t k = 0; k < K; ++k) {
     Vec<T> b[NR];
     for (int n = 0; n < NR; ++n) b[n] = vload(B + k * ldb + n * W);
@@ -120,36 +125,92 @@ static inline __attribute__((always_inline)) void mk(int64_t K, const T* A, int6
     for (int n = 0; n < NR; ++n) vstore(C + r * ldc + n * W, acc[r][n]);
 }
 
-template <class T, int NR>
+// Rows in blocks of MRB (4 or 8), then a block of 4, then 3 / 2 / 1. With few
+// vector columns (NR <= 3, e.g. P @ v at Ev = 16) 8-row blocks keep more FMAs
+// in flight per B load than 4-row blocks would.
+template <class T, int MRB, int NR, bool ACC>
 static void mk_rows(int64_t M, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B, int64_t ldb, T* C,
                     int64_t ldc) {
   int64_t r = 0;
-  for (; r + kMR <= M; r += kMR) mk<T, kMR, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+  for (; r + MRB <= M; r += MRB) mk<T, MRB, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+  if (MRB > kMR && M - r >= kMR) {
+    mk<T, kMR, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc);
+    r += kMR;
+  }
   switch (M - r) {
-    case 3: mk<T, 3, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
-    case 2: mk<T, 2, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
-    case 1: mk<T, 1, NR>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 3: mk<T, 3, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 2: mk<T, 2, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
+    case 1: mk<T, 1, NR, ACC>(K, A + r * ars, ars, acs, B, ldb, C + r * ldc, ldc); break;
     default: break;
   }
 }
 
-// C[M, NV*W] += A[M, K] @ B[K, NV*W]; A element (r, k) at A[r*ars + k*acs].
-template <class T>
-static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+// C[M, NV*W] (+)= A[M, K] @ B[K, NV*W]; A element (r, k) at A[r*ars + k*acs].
+template <class T, bool ACC>
+static void gemm_mk(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
                      int64_t ldb, T* C, int64_t ldc) {
   constexpr int64_t W = lanes<T>();
   for (int64_t n0 = 0; n0 < NV; n0 += kNR) {
     const int64_t nr = NV - n0 < kNR ? NV - n0 : kNR;
     const T* Bn = B + n0 * W;
     T* Cn = C + n0 * W;
-    if (nr == kNR) mk_rows<T, kNR>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #if defined(__AVX512F__)
-    else if (nr == 3) mk_rows<T, 3>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
-    else if (nr == 2) mk_rows<T, 2>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    // 32 zmm registers: 4 x 4, 8 x 3, 8 x 2 or 8 x 1 accumulators
+    if (nr == 4) mk_rows<T, 4, 4, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 3) mk_rows<T, 8, 3, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else if (nr == 2) mk_rows<T, 8, 2, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+#else
+    // 16 ymm / xmm registers: 4 x 2 or 8 x 1 accumulators
+    if (nr == 2) mk_rows<T, 4, 2, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
+    else mk_rows<T, 8, 1, ACC>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
 #endif
-    else mk_rows<T, 1>(M, K, A, ars, acs, Bn, ldb, Cn, ldc);
   }
 }
+template <class T>
+static void gemm_acc(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+                     int64_t ldb, T* C, int64_t ldc) {
+  gemm_mk<T, true>(M, NV, K, A, ars, acs, B, ldb, C, ldc);
+}
+// C = A @ B: the score tiles, with no zero-fill pass.
+template <class T>
+static void gemm_set(int64_t M, int64_t NV, int64_t K, const T* A, int64_t ars, int64_t acs, const T* B,
+                     int64_t ldb, T* C, int64_t ldc) {
+  gemm_mk<T, false>(M, NV, K, A, ars, acs, B, ldb, C, ldc);
+}
+
+// ---------------------------------------------------------------------------
+// exp(t) for t <= 0, -inf or NaN: the softmax's arguments (score - running max).
+// float32: Cody-Waite reduction t = n ln2 + r, a degree-5 polynomial for e^r
+// (Cephes' expf coefficients, ~1 ulp) and 2^n written straight into the exponent
+// bits: about half the work of vmath::exp, which must handle the whole real
+// line. t below -87 (exp < 1.7e-38, nothing next to the row's largest term 1)
+// gives exactly 0, so -inf scores (masked keys) give exact zeros. The selects
+// vectorise as blends (this file is compiled with -fno-trapping-math).
+static inline __attribute__((always_inline)) float exp_nonpos(float t) {
+  const float tc = t < -87.0f ? -87.0f : t;
+  const float kMagic = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
+  const float nm = tc * 1.44269504088896341f + kMagic;
+  const float n = nm - kMagic;
+  float r = tc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  const float r2 = r * r;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float e = p * r2 + r + 1.0f;
+  uint32_t ni, eb;
+  __builtin_memcpy(&ni, &nm, 4);  // the low bits of nm hold n (two's complement)
+  __builtin_memcpy(&eb, &e, 4);
+  eb += ni << 23;                  // e * 2^n, n in [-126, 0]
+  float out;
+  __builtin_memcpy(&out, &eb, 4);
+  return t < -87.0f ? 0.0f : out;
+}
+static inline __attribute__((always_inline)) double exp_nonpos(double t) { return vmath::exp(t); }
 
 // ---------------------------------------------------------------------------
 // dropout: a counter-based hash (splitmix64's finaliser), u in [0, 1)
@@ -347,8 +408,7 @@ void sdpa_fwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) {
       for (int64_t c = 0; c < nc; ++c) dst[c] = k[(j0 + c) * a.ldk + e];
       for (int64_t c = nc; c < kBlockK; ++c) dst[c] = 0;
     }
-    std::memset(Sb, 0, sizeof(T) * nr * kBlockK);
-    gemm_acc<T>(nr, kBlockK / W, E, q, a.ldq, 1, Kt, kBlockK, Sb, kBlockK);
+    gemm_set<T>(nr, kBlockK / W, E, q, a.ldq, 1, Kt, kBlockK, Sb, kBlockK);
 
     for (int64_t r = 0; r < nr; ++r) {
       const int64_t i = i0 + r;
@@ -364,11 +424,11 @@ void sdpa_fwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t i0, int64_t i1) {
       T sum = 0;
 #pragma omp simd reduction(+ : sum)
       for (int64_t c = 0; c < kBlockK; ++c) {
-        const T p = vmath::exp(s[c] - m_use);
+        const T p = exp_nonpos(s[c] - m_use);
         s[c] = p;
         sum += p;
       }
-      const T alpha = vmath::exp(m_old - m_use);  // 0 while m_old = -inf
+      const T alpha = exp_nonpos(m_old - m_use);  // 0 while m_old = -inf
       lrow[r] = lrow[r] * alpha + sum;
       mrow[r] = m_new;
       T* o = Ob + r * Evp;
@@ -470,8 +530,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
         for (int64_t e = Ev; e < Evp; ++e) dOp[r * Evp + e] = 0;
       }
       // P = exp(s - lse), recomputed from the scores
-      std::memset(Pb, 0, sizeof(T) * nr * BK);
-      gemm_acc<T>(nr, BK / W, E, Qp, Ep, 1, Kt, BK, Pb, BK);
+      gemm_set<T>(nr, BK / W, E, Qp, Ep, 1, Kt, BK, Pb, BK);
       for (int64_t r = 0; r < nr; ++r) {
         const int64_t i = i0 + r;
         T* p = Pb + r * BK;
@@ -479,7 +538,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
         // a row without any surviving key (lse = -inf) has P = 0: subtract +inf
         const T l = lse[i] == -(T)__builtin_inf() ? (T)__builtin_inf() : lse[i];
 #pragma omp simd
-        for (int64_t c = 0; c < BK; ++c) p[c] = vmath::exp(p[c] - l);
+        for (int64_t c = 0; c < BK; ++c) p[c] = exp_nonpos(p[c] - l);
         T* pd = Pd + r * BK;
         if (dropout) {
           for (int64_t c = 0; c < nc; ++c) pd[c] = p[c] * drop_factor(a, bh, i, j0 + c, ks);
@@ -490,8 +549,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
       // dV[c, :] += sum_r Pd[r, c] dO[r, :]   (A = Pd^T: row stride 1, column stride BK)
       gemm_acc<T>(nc, Evp / W, nr, PdUse, 1, BK, dOp, Evp, dVa, Evp);
       // dP = dO v^T
-      std::memset(dSb, 0, sizeof(T) * nr * BK);
-      gemm_acc<T>(nr, BK / W, Ev, dOp, Evp, 1, Vt, BK, dSb, BK);
+      gemm_set<T>(nr, BK / W, Ev, dOp, Evp, 1, Vt, BK, dSb, BK);
       // dS = (Pd * dP - P * D) * scale  (= P * (dP * drop - D) * scale)
       for (int64_t r = 0; r < nr; ++r) {
         const T D = Dr[i0 + r];
@@ -504,8 +562,7 @@ void sdpa_bwd_flash(const SdpaArgs<T>& a, int64_t bh, int64_t j0s, int64_t j1s, 
       // dK[c, :] += sum_r dS[r, c] q[r, :]
       gemm_acc<T>(nc, Ep / W, nr, dSb, 1, BK, Qp, Ep, dKa, Ep);
       // dQ[r, :] += sum_c dS[r, c] k[c, :]
-      std::memset(dQt, 0, sizeof(T) * nr * Ep);
-      gemm_acc<T>(nr, Ep / W, nc, dSb, BK, 1, Kp, Ep, dQt, Ep);
+      gemm_set<T>(nr, Ep / W, nc, dSb, BK, 1, Kp, Ep, dQt, Ep);
       for (int64_t r = 0; r < nr; ++r) {
         T* dst = dq_acc + (i0 + r) * E;
         const T* src = dQt + r * Ep;
