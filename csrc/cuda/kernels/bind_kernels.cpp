@@ -1,0 +1,266 @@
+// csrc/cuda/kernels/bind_kernels.cpp -- the kernels of kernels.h as Python functions on host arrays.
+//
+// Compiled into both modules by the host compiler: into pydl._cuemu with PYDL_CUEMU defined (the
+// device is the CPU emulator, cuda/emu/emu.h) and into pydl._C_cuda without it (a real GPU through
+// cuda/runtime.h). Each function checks its arguments (ValueError/TypeError before any device
+// work), copies the float32 C-contiguous inputs into fresh device buffers (0xFF-filled under the
+// emulator, so a kernel that leaves an output element unwritten gives NaN), runs the kernel with
+// the GIL released, and copies the results back into new numpy arrays.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cuda/kernels/bind_kernels.h"
+#include "cuda/kernels/kernels.h"
+
+#if defined(PYDL_CUEMU)
+#include "cuda/emu/emu.h"
+#else
+#include "cuda/runtime.h"
+#endif
+
+namespace py = pybind11;
+namespace k = pydl::cuda::kernels;
+
+namespace pydl::cuda {
+namespace {
+
+using Array = py::array_t<float, py::array::c_style>;
+
+// An owned device buffer of n floats.
+class DeviceBuf {
+ public:
+  explicit DeviceBuf(std::int64_t n) : n_(n) {
+#if defined(PYDL_CUEMU)
+    PYDL_CUDA_CHECK(cudaMalloc(&p_, bytes()));
+#else
+    p_ = static_cast<float*>(device_malloc(bytes()));
+#endif
+  }
+  DeviceBuf(const Array& host) : DeviceBuf(static_cast<std::int64_t>(host.size())) {
+    upload(host.data());
+  }
+  ~DeviceBuf() {
+#if defined(PYDL_CUEMU)
+    cudaFree(p_);
+#else
+    try { device_free(p_); } catch (...) {}  // a destructor must not throw
+#endif
+  }
+  DeviceBuf(const DeviceBuf&) = delete;
+  DeviceBuf& operator=(const DeviceBuf&) = delete;
+
+  float* get() const { return p_; }
+  std::size_t bytes() const { return static_cast<std::size_t>(n_) * sizeof(float); }
+  void upload(const float* src) {
+#if defined(PYDL_CUEMU)
+    PYDL_CUDA_CHECK(cudaMemcpy(p_, src, bytes(), cudaMemcpyHostToDevice));
+#else
+    memcpy_htod(p_, src, bytes());
+#endif
+  }
+  // A new array of `shape` holding this buffer's contents.
+  Array download(const std::vector<py::ssize_t>& shape) const {
+    Array out(shape);
+#if defined(PYDL_CUEMU)
+    PYDL_CUDA_CHECK(cudaMemcpy(out.mutable_data(), p_, bytes(), cudaMemcpyDeviceToHost));
+#else
+    memcpy_dtoh(out.mutable_data(), p_, bytes());
+#endif
+    return out;
+  }
+
+ private:
+  float* p_ = nullptr;
+  std::int64_t n_;
+};
+
+std::vector<py::ssize_t> shape_of(const Array& a) {
+  return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
+}
+
+void same_shape(const Array& a, const Array& b, const char* fn, const char* an, const char* bn) {
+  if (shape_of(a) != shape_of(b))
+    throw py::value_error(std::string(fn) + ": " + an + " and " + bn + " must have the same shape");
+}
+
+// (R, C) of an array whose last dim is the reduced/normalised one.
+std::pair<std::int64_t, std::int64_t> rows_cols(const Array& x, const char* fn) {
+  if (x.ndim() < 1) throw py::value_error(std::string(fn) + ": expected at least 1 dimension, got a 0-d array");
+  const std::int64_t C = x.shape(x.ndim() - 1);
+  std::int64_t R = 1;
+  for (py::ssize_t d = 0; d + 1 < x.ndim(); ++d) R *= x.shape(d);
+  return {R, C};
+}
+
+using Unary = void (*)(const float*, float*, std::int64_t);
+using Binary = void (*)(const float*, const float*, float*, std::int64_t);
+
+Array unary(Unary f, const Array& x) {
+  DeviceBuf dx(x), dy(x.size());
+  {
+    py::gil_scoped_release nogil;
+    f(dx.get(), dy.get(), x.size());
+  }
+  return dy.download(shape_of(x));
+}
+
+Array binary(Binary f, const Array& a, const Array& b, const char* fn, const char* an,
+             const char* bn) {
+  same_shape(a, b, fn, an, bn);
+  DeviceBuf da(a), db(b), dy(a.size());
+  {
+    py::gil_scoped_release nogil;
+    f(da.get(), db.get(), dy.get(), a.size());
+  }
+  return dy.download(shape_of(a));
+}
+
+Array sum_lastdim_forward(const Array& x) {
+  const auto [R, C] = rows_cols(x, "sum_lastdim_forward");
+  DeviceBuf dx(x), dy(R);
+  {
+    py::gil_scoped_release nogil;
+    k::sum_lastdim_forward(dx.get(), dy.get(), R, C);
+  }
+  auto s = shape_of(x);
+  s.pop_back();
+  return dy.download(s);
+}
+
+Array sum_lastdim_backward(const Array& dy, std::int64_t C) {
+  if (C < 0) throw py::value_error("sum_lastdim_backward: C must be >= 0");
+  const std::int64_t R = dy.size();
+  DeviceBuf ddy(dy), ddx(R * C);
+  {
+    py::gil_scoped_release nogil;
+    k::sum_lastdim_backward(ddy.get(), ddx.get(), R, C);
+  }
+  auto s = shape_of(dy);
+  s.push_back(C);
+  return ddx.download(s);
+}
+
+Array gemm(int variant, const Array& A, const Array& B) {
+  if (A.ndim() != 2 || B.ndim() != 2)
+    throw py::value_error("gemm: A and B must be 2-D, got " + std::to_string(A.ndim()) + "-D and " +
+                          std::to_string(B.ndim()) + "-D");
+  if (A.shape(1) != B.shape(0))
+    throw py::value_error("gemm: shapes (" + std::to_string(A.shape(0)) + ", " +
+                          std::to_string(A.shape(1)) + ") and (" + std::to_string(B.shape(0)) +
+                          ", " + std::to_string(B.shape(1)) + ") cannot be multiplied");
+  if (variant < 0 || variant > 2) throw py::value_error("gemm: variant must be 0, 1 or 2");
+  const std::int64_t M = A.shape(0), K = A.shape(1), N = B.shape(1);
+  DeviceBuf dA(A), dB(B), dC(M * N);
+  {
+    py::gil_scoped_release nogil;
+    k::gemm(variant, dA.get(), dB.get(), dC.get(), M, N, K);
+  }
+  return dC.download({static_cast<py::ssize_t>(M), static_cast<py::ssize_t>(N)});
+}
+
+void check_softmax_variant(int v, const char* fn) {
+  if (v != 0 && v != 1) throw py::value_error(std::string(fn) + ": variant must be 0 (warp) or 1 (block)");
+}
+
+Array softmax_forward(int variant, const Array& x) {
+  check_softmax_variant(variant, "softmax_forward");
+  const auto [R, C] = rows_cols(x, "softmax_forward");
+  DeviceBuf dx(x), dy(x.size());
+  {
+    py::gil_scoped_release nogil;
+    k::softmax_forward(variant, dx.get(), dy.get(), R, C);
+  }
+  return dy.download(shape_of(x));
+}
+
+Array softmax_backward(int variant, const Array& y, const Array& dy) {
+  check_softmax_variant(variant, "softmax_backward");
+  same_shape(y, dy, "softmax_backward", "y", "dy");
+  const auto [R, C] = rows_cols(y, "softmax_backward");
+  DeviceBuf d_y(y), d_dy(dy), d_dx(y.size());
+  {
+    py::gil_scoped_release nogil;
+    k::softmax_backward(variant, d_y.get(), d_dy.get(), d_dx.get(), R, C);
+  }
+  return d_dx.download(shape_of(y));
+}
+
+void check_vec(const Array& v, std::int64_t C, const char* fn, const char* name) {
+  if (v.ndim() != 1 || v.shape(0) != C)
+    throw py::value_error(std::string(fn) + ": " + name + " must have shape (" + std::to_string(C) +
+                          ",), the last dim of x");
+}
+
+py::tuple layer_norm_forward(const Array& x, const Array& gamma, const Array& beta, float eps) {
+  const auto [R, C] = rows_cols(x, "layer_norm_forward");
+  check_vec(gamma, C, "layer_norm_forward", "weight");
+  check_vec(beta, C, "layer_norm_forward", "bias");
+  if (C == 0 && R > 0) throw py::value_error("layer_norm_forward: the normalized dim is empty");
+  if (!(eps >= 0.0f)) throw py::value_error("layer_norm_forward: eps must be >= 0");
+  DeviceBuf dx(x), dg(gamma), db(beta), dy(x.size()), dm(R), dr(R);
+  {
+    py::gil_scoped_release nogil;
+    k::layer_norm_forward(dx.get(), dg.get(), db.get(), dy.get(), dm.get(), dr.get(), R, C, eps);
+  }
+  auto rs = shape_of(x);
+  rs.pop_back();
+  return py::make_tuple(dy.download(shape_of(x)), dm.download(rs), dr.download(rs));
+}
+
+py::tuple layer_norm_backward(const Array& x, const Array& gamma, const Array& mean,
+                              const Array& rstd, const Array& dy) {
+  const auto [R, C] = rows_cols(x, "layer_norm_backward");
+  check_vec(gamma, C, "layer_norm_backward", "weight");
+  same_shape(x, dy, "layer_norm_backward", "x", "dy");
+  if (mean.size() != R || rstd.size() != R)
+    throw py::value_error("layer_norm_backward: mean and rstd must have one value per row (" +
+                          std::to_string(R) + ")");
+  DeviceBuf dx_(x), dg(gamma), dm(mean), dr(rstd), ddy(dy), ddx(x.size()), ddg(C), ddb(C);
+  {
+    py::gil_scoped_release nogil;
+    k::layer_norm_backward(dx_.get(), dg.get(), dm.get(), dr.get(), ddy.get(), ddx.get(),
+                           ddg.get(), ddb.get(), R, C);
+  }
+  const std::vector<py::ssize_t> cs{static_cast<py::ssize_t>(C)};
+  return py::make_tuple(ddx.download(shape_of(x)), ddg.download(cs), ddb.download(cs));
+}
+
+}  // namespace
+
+void bind_kernels(py::module_& m) {
+  m.def("relu_forward", [](const Array& x) { return unary(&k::relu_forward, x); }, py::arg("x"));
+  m.def("relu_backward",
+        [](const Array& x, const Array& dy) {
+          return binary(&k::relu_backward, x, dy, "relu_backward", "x", "dy");
+        },
+        py::arg("x"), py::arg("dy"));
+  m.def("gelu_forward", [](const Array& x) { return unary(&k::gelu_forward, x); }, py::arg("x"));
+  m.def("gelu_backward",
+        [](const Array& x, const Array& dy) {
+          return binary(&k::gelu_backward, x, dy, "gelu_backward", "x", "dy");
+        },
+        py::arg("x"), py::arg("dy"));
+  m.def("add_forward",
+        [](const Array& a, const Array& b) {
+          return binary(&k::add_forward, a, b, "add_forward", "a", "b");
+        },
+        py::arg("a"), py::arg("b"));
+  m.def("sum_lastdim_forward", &sum_lastdim_forward, py::arg("x"));
+  m.def("sum_lastdim_backward", &sum_lastdim_backward, py::arg("dy"), py::arg("C"));
+  m.def("gemm", &gemm, py::arg("variant"), py::arg("A"), py::arg("B"),
+        "C = A @ B; variant 0 naive, 1 shared-memory tiled, 2 register-blocked");
+  m.def("softmax_forward", &softmax_forward, py::arg("variant"), py::arg("x"));
+  m.def("softmax_backward", &softmax_backward, py::arg("variant"), py::arg("y"), py::arg("dy"));
+  m.def("layer_norm_forward", &layer_norm_forward, py::arg("x"), py::arg("weight"),
+        py::arg("bias"), py::arg("eps"));
+  m.def("layer_norm_backward", &layer_norm_backward, py::arg("x"), py::arg("weight"),
+        py::arg("mean"), py::arg("rstd"), py::arg("dy"));
+}
+
+}  // namespace pydl::cuda
