@@ -7,4 +7,7 @@ set(PYDL_CUDA_KERNEL_SOURCES
   csrc/cuda/kernels/gemm.cu
   csrc/cuda/kernels/softmax.cu
   csrc/cuda/kernels/layer_norm.cu
+  csrc/cuda/kernels/cross_entropy.cu
+  csrc/cuda/kernels/embedding.cu
+  csrc/cuda/kernels/optim.cu
 )

@@ -196,3 +196,63 @@ def layer_norm_backward(x, weight, mean, rstd, grad):
     n = "layer_norm_backward"
     return _mod().layer_norm_backward(_f32(x, n, 1), _f32(weight, n), _f32(mean, n), _f32(rstd, n),
                                       _f32(grad, n))
+
+
+def _i64(x, name: str) -> np.ndarray:
+    """A C-contiguous int64 array; TypeError for non-integer data."""
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        x = x.numpy()
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer indices, got {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def cross_entropy(logits, target, ignore_index: int = -100):
+    """Per-row cross entropy of logits (N, C) against int targets (N): returns (loss (N,), lse (N,)).
+
+    torch's reduction='mean' is ``loss.sum() / (target != ignore_index).sum()``.
+    """
+    return _mod().cross_entropy_forward(_f32(logits, "cross_entropy"), _i64(target, "cross_entropy"),
+                                        int(ignore_index))
+
+
+def cross_entropy_backward(logits, target, lse, grad, ignore_index: int = -100):
+    """d loss / d logits given the per-row loss gradient ``grad`` (N,)."""
+    n = "cross_entropy_backward"
+    return _mod().cross_entropy_backward(_f32(logits, n), _i64(target, n), _f32(lse, n), _f32(grad, n),
+                                         int(ignore_index))
+
+
+def embedding(weight, indices):
+    """weight[indices]: weight (V, D), integer indices of any shape -> indices.shape + (D,)."""
+    return _mod().embedding_forward(_f32(weight, "embedding"), _i64(indices, "embedding"))
+
+
+def embedding_backward(grad, indices, num_embeddings: int):
+    """d loss / d weight (num_embeddings, D): grad rows scatter-added at their indices (atomics)."""
+    return _mod().embedding_backward(_f32(grad, "embedding_backward"), _i64(indices, "embedding_backward"),
+                                     int(num_embeddings))
+
+
+def sgd_step(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+             nesterov=False, first_step=True):
+    """One fused torch.optim.SGD update: returns (new param, new momentum buffer)."""
+    n = "sgd_step"
+    return _mod().sgd_step(_f32(param, n), _f32(grad, n), _f32(momentum_buffer, n), float(lr),
+                           float(momentum), float(dampening), float(weight_decay), bool(nesterov),
+                           bool(first_step))
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+              weight_decay=0.0, decoupled=False):
+    """One fused torch.optim.Adam (decoupled=True: AdamW) update; ``step`` is the 1-based count after
+    it. Returns (new param, new exp_avg, new exp_avg_sq)."""
+    n = "adam_step"
+    return _mod().adam_step(_f32(param, n), _f32(grad, n), _f32(exp_avg, n), _f32(exp_avg_sq, n),
+                            float(lr), float(betas[0]), float(betas[1]), float(eps),
+                            float(weight_decay), bool(decoupled), int(step))
+
+
+__all__ += ["cross_entropy", "cross_entropy_backward", "embedding", "embedding_backward", "sgd_step",
+            "adam_step"]

@@ -322,3 +322,91 @@ def test_no_leaks_and_still_usable_after_faults():
     assert emu._mod().live_allocations() == 0
     x = randn(5, 33, seed=15)
     close(emu.softmax(x, "block"), torch.softmax(torch.from_numpy(x), -1))
+
+
+# -- cross entropy -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("N,C", [(1, 1), (7, 33), (5, 127), (3, 257), (33, 7), (0, 4)])
+def test_cross_entropy(order, N, C):
+    x = randn(N, C, seed=N * 3 + C, scale=5.0)
+    t = rng(N + C).integers(0, C, size=N)
+    if N > 2:
+        t[1] = -100  # ignored row
+    g = randn(N, seed=9)
+    tx = torch.from_numpy(x).double().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(tx, torch.from_numpy(t), reduction="none", ignore_index=-100)
+    loss.backward(torch.from_numpy(g).double())
+    out, lse = emu.cross_entropy(x, t)
+    x64 = torch.from_numpy(x).double()
+    close_sum(out, loss.detach(), x64.abs().max(-1).values * 2 + C * 2, C)  # lse's error ~ C*eps*(|x|+1)
+    dx = emu.cross_entropy_backward(x, t, lse, g)
+    close_sum(dx, tx.grad, torch.from_numpy(g).double().abs()[:, None] * 4 * (x64.abs().amax(-1, keepdim=True) + 1), C)
+
+
+def test_cross_entropy_bad_target():
+    with pytest.raises(IndexError, match="target 5 is out of bounds"):
+        emu.cross_entropy(randn(2, 5), np.array([0, 5]))
+    with pytest.raises(TypeError, match="integer"):
+        emu.cross_entropy(randn(2, 5), np.array([0.0, 1.0]))
+
+
+# -- embedding ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("V,D,shape", [(1, 1, (1,)), (7, 33, (5, 3)), (65, 7, (127,)), (3, 257, (2, 9))])
+def test_embedding(order, V, D, shape):
+    w = randn(V, D, seed=V + D)
+    idx = rng(V * D).integers(0, V, size=shape)  # repeats: the backward's atomics must add them all
+    g = randn(*shape, D, seed=4)
+    tw = torch.from_numpy(w).requires_grad_()
+    out = torch.nn.functional.embedding(torch.from_numpy(idx), tw)
+    out.backward(torch.from_numpy(g))
+    close(emu.embedding(w, idx), out.detach())
+    count = np.bincount(idx.ravel(), minlength=V).max()  # terms summed per weight row (any order)
+    dw = emu.embedding_backward(g, idx, V)
+    g64 = torch.from_numpy(g).double().reshape(-1, D)
+    ref = torch.zeros(V, D, dtype=torch.float64).index_add_(0, torch.from_numpy(idx.ravel()), g64)
+    absref = torch.zeros(V, D, dtype=torch.float64).index_add_(0, torch.from_numpy(idx.ravel()), g64.abs())
+    close_sum(dw, ref, absref, count)
+
+
+def test_embedding_bad_index():
+    with pytest.raises(IndexError, match="index -1 is out of bounds for size 4"):
+        emu.embedding(randn(4, 3), np.array([0, -1]))
+    with pytest.raises(IndexError, match="index 4 is out of bounds"):
+        emu.embedding_backward(randn(2, 3), np.array([0, 4]), 4)
+
+
+# -- fused optimizer steps ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("momentum,dampening,wd,nesterov", [(0.0, 0.0, 0.0, False), (0.9, 0.0, 1e-2, False),
+                                                           (0.9, 0.1, 0.0, False), (0.8, 0.0, 1e-3, True)])
+def test_sgd_matches_torch(order, momentum, dampening, wd, nesterov):
+    p0 = randn(257, seed=1)
+    tp = torch.from_numpy(p0.copy()).requires_grad_()
+    opt = torch.optim.SGD([tp], lr=0.1, momentum=momentum, dampening=dampening, weight_decay=wd,
+                          nesterov=nesterov)
+    p, buf = p0.copy(), np.zeros_like(p0)
+    for step in range(3):
+        g = randn(257, seed=10 + step)
+        tp.grad = torch.from_numpy(g.copy())
+        opt.step()
+        p, buf = emu.sgd_step(p, g, buf, 0.1, momentum, dampening, wd, nesterov, first_step=step == 0)
+        close(p, tp.detach())
+
+
+@pytest.mark.parametrize("wd,decoupled", [(0.0, False), (1e-2, False), (1e-2, True)])
+def test_adam_matches_torch(order, wd, decoupled):
+    p0 = randn(65, 3, seed=2)
+    tp = torch.from_numpy(p0.copy()).requires_grad_()
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    opt = cls([tp], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=wd)
+    p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+    for step in range(1, 4):
+        g = randn(65, 3, seed=20 + step)
+        tp.grad = torch.from_numpy(g.copy())
+        opt.step()
+        p, m, v = emu.adam_step(p, g, m, v, step, lr=1e-2, betas=(0.9, 0.99), eps=1e-8,
+                                weight_decay=wd, decoupled=decoupled)
+        close(p, tp.detach())
+        close(m, opt.state[tp]["exp_avg"])
+        close(v, opt.state[tp]["exp_avg_sq"])

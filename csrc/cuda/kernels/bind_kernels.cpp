@@ -10,6 +10,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -32,32 +33,34 @@ namespace {
 
 using Array = py::array_t<float, py::array::c_style>;
 
-// An owned device buffer of n floats.
-class DeviceBuf {
+// An owned device buffer of n elements of T.
+template <typename T>
+class DeviceArray {
  public:
-  explicit DeviceBuf(std::int64_t n) : n_(n) {
+  using HostArray = py::array_t<T, py::array::c_style>;
+  explicit DeviceArray(std::int64_t n) : n_(n) {
 #if defined(PYDL_CUEMU)
     PYDL_CUDA_CHECK(cudaMalloc(&p_, bytes()));
 #else
-    p_ = static_cast<float*>(device_malloc(bytes()));
+    p_ = static_cast<T*>(device_malloc(bytes()));
 #endif
   }
-  DeviceBuf(const Array& host) : DeviceBuf(static_cast<std::int64_t>(host.size())) {
+  explicit DeviceArray(const HostArray& host) : DeviceArray(static_cast<std::int64_t>(host.size())) {
     upload(host.data());
   }
-  ~DeviceBuf() {
+  ~DeviceArray() {
 #if defined(PYDL_CUEMU)
     cudaFree(p_);
 #else
     try { device_free(p_); } catch (...) {}  // a destructor must not throw
 #endif
   }
-  DeviceBuf(const DeviceBuf&) = delete;
-  DeviceBuf& operator=(const DeviceBuf&) = delete;
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
 
-  float* get() const { return p_; }
-  std::size_t bytes() const { return static_cast<std::size_t>(n_) * sizeof(float); }
-  void upload(const float* src) {
+  T* get() const { return p_; }
+  std::size_t bytes() const { return static_cast<std::size_t>(n_) * sizeof(T); }
+  void upload(const T* src) {
 #if defined(PYDL_CUEMU)
     PYDL_CUDA_CHECK(cudaMemcpy(p_, src, bytes(), cudaMemcpyHostToDevice));
 #else
@@ -65,8 +68,8 @@ class DeviceBuf {
 #endif
   }
   // A new array of `shape` holding this buffer's contents.
-  Array download(const std::vector<py::ssize_t>& shape) const {
-    Array out(shape);
+  HostArray download(const std::vector<py::ssize_t>& shape) const {
+    HostArray out(shape);
 #if defined(PYDL_CUEMU)
     PYDL_CUDA_CHECK(cudaMemcpy(out.mutable_data(), p_, bytes(), cudaMemcpyDeviceToHost));
 #else
@@ -76,9 +79,11 @@ class DeviceBuf {
   }
 
  private:
-  float* p_ = nullptr;
+  T* p_ = nullptr;
   std::int64_t n_;
 };
+using DeviceBuf = DeviceArray<float>;
+using IndexArray = py::array_t<std::int64_t, py::array::c_style>;
 
 std::vector<py::ssize_t> shape_of(const Array& a) {
   return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
@@ -231,6 +236,110 @@ py::tuple layer_norm_backward(const Array& x, const Array& gamma, const Array& m
   return py::make_tuple(ddx.download(shape_of(x)), ddg.download(cs), ddb.download(cs));
 }
 
+// Every index in [0, n) (or == allowed, when allowed is given); IndexError naming the first bad one.
+void check_indices(const IndexArray& idx, std::int64_t n, const char* fn, const char* what,
+                   bool has_allowed = false, std::int64_t allowed = 0) {
+  const std::int64_t* p = idx.data();
+  for (py::ssize_t i = 0; i < idx.size(); ++i)
+    if ((p[i] < 0 || p[i] >= n) && !(has_allowed && p[i] == allowed))
+      throw py::index_error(std::string(fn) + ": " + what + " " + std::to_string(p[i]) +
+                            " is out of bounds for size " + std::to_string(n));
+}
+
+py::tuple cross_entropy_forward(const Array& logits, const IndexArray& targets,
+                                std::int64_t ignore_index) {
+  if (logits.ndim() != 2) throw py::value_error("cross_entropy_forward: logits must be (N, C)");
+  const std::int64_t N = logits.shape(0), C = logits.shape(1);
+  if (targets.ndim() != 1 || targets.shape(0) != N)
+    throw py::value_error("cross_entropy_forward: targets must have shape (" + std::to_string(N) + ",)");
+  if (N > 0 && C == 0) throw py::value_error("cross_entropy_forward: logits have no classes (C == 0)");
+  check_indices(targets, C, "cross_entropy_forward", "target", true, ignore_index);
+  DeviceBuf dl(logits), dloss(N), dlse(N);
+  DeviceArray<std::int64_t> dt(targets);
+  {
+    py::gil_scoped_release nogil;
+    k::cross_entropy_forward(dl.get(), dt.get(), dloss.get(), dlse.get(), N, C, ignore_index);
+  }
+  const std::vector<py::ssize_t> ns{static_cast<py::ssize_t>(N)};
+  return py::make_tuple(dloss.download(ns), dlse.download(ns));
+}
+
+Array cross_entropy_backward(const Array& logits, const IndexArray& targets, const Array& lse,
+                             const Array& dloss, std::int64_t ignore_index) {
+  if (logits.ndim() != 2) throw py::value_error("cross_entropy_backward: logits must be (N, C)");
+  const std::int64_t N = logits.shape(0), C = logits.shape(1);
+  if (targets.size() != N || lse.size() != N || dloss.size() != N)
+    throw py::value_error("cross_entropy_backward: targets, lse and grad need N = " + std::to_string(N) + " values");
+  check_indices(targets, C, "cross_entropy_backward", "target", true, ignore_index);
+  DeviceBuf dl(logits), dlse(lse), dgl(dloss), dout(N * C);
+  DeviceArray<std::int64_t> dt(targets);
+  {
+    py::gil_scoped_release nogil;
+    k::cross_entropy_backward(dl.get(), dt.get(), dlse.get(), dgl.get(), dout.get(), N, C, ignore_index);
+  }
+  return dout.download(shape_of(logits));
+}
+
+Array embedding_forward(const Array& weight, const IndexArray& idx) {
+  if (weight.ndim() != 2) throw py::value_error("embedding_forward: weight must be (V, D)");
+  const std::int64_t V = weight.shape(0), D = weight.shape(1), N = idx.size();
+  check_indices(idx, V, "embedding_forward", "index");
+  DeviceBuf dw(weight), dout(N * D);
+  DeviceArray<std::int64_t> di(idx);
+  {
+    py::gil_scoped_release nogil;
+    k::embedding_forward(dw.get(), di.get(), dout.get(), N, V, D);
+  }
+  std::vector<py::ssize_t> s(idx.shape(), idx.shape() + idx.ndim());
+  s.push_back(static_cast<py::ssize_t>(D));
+  return dout.download(s);
+}
+
+Array embedding_backward(const Array& dout, const IndexArray& idx, std::int64_t V) {
+  if (V < 0) throw py::value_error("embedding_backward: num_embeddings must be >= 0");
+  if (dout.ndim() != idx.ndim() + 1 ||
+      !std::equal(idx.shape(), idx.shape() + idx.ndim(), dout.shape()))
+    throw py::value_error("embedding_backward: grad must have shape indices.shape + (D,)");
+  const std::int64_t D = dout.shape(dout.ndim() - 1), N = idx.size();
+  check_indices(idx, V, "embedding_backward", "index");
+  DeviceBuf dd(dout), dw(V * D);
+  DeviceArray<std::int64_t> di(idx);
+  {
+    py::gil_scoped_release nogil;
+    k::embedding_backward(dd.get(), di.get(), dw.get(), N, V, D);
+  }
+  return dw.download({static_cast<py::ssize_t>(V), static_cast<py::ssize_t>(D)});
+}
+
+py::tuple sgd_step(const Array& p, const Array& g, const Array& buf, float lr, float momentum,
+                   float dampening, float weight_decay, bool nesterov, bool first_step) {
+  same_shape(p, g, "sgd_step", "param", "grad");
+  same_shape(p, buf, "sgd_step", "param", "momentum_buffer");
+  DeviceBuf dp(p), dg(g), db(buf);
+  {
+    py::gil_scoped_release nogil;
+    k::sgd_step(dp.get(), dg.get(), db.get(), p.size(), lr, momentum, dampening, weight_decay,
+                nesterov, first_step);
+  }
+  return py::make_tuple(dp.download(shape_of(p)), db.download(shape_of(p)));
+}
+
+py::tuple adam_step(const Array& p, const Array& g, const Array& m, const Array& v, float lr,
+                    float beta1, float beta2, float eps, float weight_decay, bool decoupled,
+                    std::int64_t step) {
+  same_shape(p, g, "adam_step", "param", "grad");
+  same_shape(p, m, "adam_step", "param", "exp_avg");
+  same_shape(p, v, "adam_step", "param", "exp_avg_sq");
+  if (step < 1) throw py::value_error("adam_step: step must be >= 1");
+  DeviceBuf dp(p), dg(g), dm(m), dv(v);
+  {
+    py::gil_scoped_release nogil;
+    k::adam_step(dp.get(), dg.get(), dm.get(), dv.get(), p.size(), lr, beta1, beta2, eps,
+                 weight_decay, decoupled, step);
+  }
+  return py::make_tuple(dp.download(shape_of(p)), dm.download(shape_of(p)), dv.download(shape_of(p)));
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -261,6 +370,19 @@ void bind_kernels(py::module_& m) {
         py::arg("bias"), py::arg("eps"));
   m.def("layer_norm_backward", &layer_norm_backward, py::arg("x"), py::arg("weight"),
         py::arg("mean"), py::arg("rstd"), py::arg("dy"));
+  m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("logits"), py::arg("targets"),
+        py::arg("ignore_index"));
+  m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("logits"), py::arg("targets"),
+        py::arg("lse"), py::arg("dloss"), py::arg("ignore_index"));
+  m.def("embedding_forward", &embedding_forward, py::arg("weight"), py::arg("indices"));
+  m.def("embedding_backward", &embedding_backward, py::arg("grad"), py::arg("indices"),
+        py::arg("num_embeddings"));
+  m.def("sgd_step", &sgd_step, py::arg("param"), py::arg("grad"), py::arg("momentum_buffer"),
+        py::arg("lr"), py::arg("momentum"), py::arg("dampening"), py::arg("weight_decay"),
+        py::arg("nesterov"), py::arg("first_step"));
+  m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
+        py::arg("exp_avg_sq"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("decoupled"), py::arg("step"));
 }
 
 }  // namespace pydl::cuda

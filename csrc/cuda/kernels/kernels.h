@@ -43,3 +43,32 @@ void layer_norm_backward(const float* x, const float* gamma, const float* mean, 
                          std::int64_t C);
 
 }  // namespace pydl::cuda::kernels
+
+namespace pydl::cuda::kernels {
+
+// -- cross_entropy.cu: logits (N, C), targets (N) int64 in [0, C) or == ignore_index ---------------
+// loss[n] = logsumexp(logits[n]) - logits[n, targets[n]] (0 for ignored rows); lse[n] saved.
+// Backward: dlogits[n, c] = dloss[n] * (softmax(logits[n])[c] - (c == targets[n])). A warp per row.
+void cross_entropy_forward(const float* logits, const std::int64_t* targets, float* loss,
+                           float* lse, std::int64_t N, std::int64_t C, std::int64_t ignore_index);
+void cross_entropy_backward(const float* logits, const std::int64_t* targets, const float* lse,
+                            const float* dloss, float* dlogits, std::int64_t N, std::int64_t C,
+                            std::int64_t ignore_index);
+
+// -- embedding.cu: weight (V, D), idx (N) int64 in [0, V) -> out (N, D) ------------------------------
+// Backward: dweight (V, D) = 0, then dweight[idx[n]] += dout[n] by atomicAdd (repeated indices).
+void embedding_forward(const float* weight, const std::int64_t* idx, float* out, std::int64_t N,
+                       std::int64_t V, std::int64_t D);
+void embedding_backward(const float* dout, const std::int64_t* idx, float* dweight, std::int64_t N,
+                        std::int64_t V, std::int64_t D);
+
+// -- optim.cu: fused in-place parameter updates on n elements, torch.optim semantics --------------
+// SGD: g' = g + wd*p; buf = momentum*buf + (1-dampening)*g' (buf = g' on the first step);
+// g' = nesterov ? g' + momentum*buf : buf (when momentum != 0); p -= lr*g'.
+void sgd_step(float* p, const float* g, float* buf, std::int64_t n, float lr, float momentum,
+              float dampening, float weight_decay, bool nesterov, bool first_step);
+// Adam / AdamW (decoupled = true): step is the 1-based step count after this update.
+void adam_step(float* p, const float* g, float* m, float* v, std::int64_t n, float lr, float beta1,
+               float beta2, float eps, float weight_decay, bool decoupled, std::int64_t step);
+
+}  // namespace pydl::cuda::kernels
