@@ -10,4 +10,5 @@ set(PYDL_CUDA_KERNEL_SOURCES
   csrc/cuda/kernels/cross_entropy.cu
   csrc/cuda/kernels/embedding.cu
   csrc/cuda/kernels/optim.cu
+  csrc/cuda/kernels/attention.cu
 )

@@ -256,3 +256,29 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, step, lr=1e-3, betas=(0.9, 0.999
 
 __all__ += ["cross_entropy", "cross_entropy_backward", "embedding", "embedding_backward", "sgd_step",
             "adam_step"]
+
+
+def scaled_dot_product_attention(query, key, value, is_causal: bool = False, scale=None):
+    """Flash-style attention over (..., T, E) / (..., S, E) float32 arrays, E <= 128.
+
+    Returns (out (..., T, E), lse (..., T)): lse, the logsumexp of each row of scaled scores, is what
+    the backward needs. ``is_causal`` masks key s > query t (torch's top-left-aligned mask);
+    ``scale`` defaults to 1/sqrt(E).
+    """
+    n = "scaled_dot_product_attention"
+    q, k, v = _f32(query, n, 2), _f32(key, n, 2), _f32(value, n, 2)
+    s = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return _mod().sdpa_forward(q, k, v, float(s), bool(is_causal))
+
+
+def scaled_dot_product_attention_backward(query, key, value, out, lse, grad, is_causal: bool = False,
+                                          scale=None):
+    """(grad_query, grad_key, grad_value) from the forward's out and lse."""
+    n = "scaled_dot_product_attention_backward"
+    q, k, v = _f32(query, n, 2), _f32(key, n, 2), _f32(value, n, 2)
+    s = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return _mod().sdpa_backward(q, k, v, _f32(out, n), _f32(grad, n), _f32(lse, n), float(s),
+                                bool(is_causal))
+
+
+__all__ += ["scaled_dot_product_attention", "scaled_dot_product_attention_backward"]

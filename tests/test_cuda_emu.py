@@ -410,3 +410,39 @@ def test_adam_matches_torch(order, wd, decoupled):
         close(p, tp.detach())
         close(m, opt.state[tp]["exp_avg"])
         close(v, opt.state[tp]["exp_avg_sq"])
+
+
+# -- scaled dot-product attention (flash) ------------------------------------------------------------
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("B,H,T,S,E", [(1, 1, 1, 1, 1), (2, 3, 7, 33, 16), (1, 2, 65, 65, 64),
+                                       (1, 1, 33, 7, 128), (2, 1, 5, 37, 33)])
+def test_sdpa(order, causal, B, H, T, S, E):
+    q = randn(B, H, T, E, seed=1)
+    k = randn(B, H, S, E, seed=2)
+    v = randn(B, H, S, E, seed=3)
+    g = randn(B, H, T, E, seed=4)
+    tq, tk, tv = (torch.from_numpy(a).double().requires_grad_() for a in (q, k, v))
+    ref = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, is_causal=causal)
+    ref.backward(torch.from_numpy(g).double())
+    out, lse = emu.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    # Every output is a convex combination of up to S values of v, built by an S-step recurrence.
+    vmax = torch.from_numpy(v).double().abs().amax(-2, keepdim=True)
+    close_sum(out, ref.detach(), vmax * (E + 4), S)
+    gq, gk, gv = emu.scaled_dot_product_attention_backward(q, k, v, out, lse, g, is_causal=causal)
+    # Magnitude bounds (p <= 1, sum_s p = 1, |dO.v - delta| <= 2 |dO_t|_1 max|v|) times the
+    # length of the sums each gradient is built from.
+    G = torch.from_numpy(g).double()
+    gnorm = G.abs().sum(-1, keepdim=True)  # (..., T, 1)
+    amax = lambda a: torch.from_numpy(a).double().abs().amax((-2, -1), keepdim=True)  # noqa: E731
+    sc = 1 / np.sqrt(E)
+    close_sum(gv, tv.grad, (G.abs().sum(-2, keepdim=True)).expand_as(tv.grad), T)
+    close_sum(gq, tq.grad, (sc * 2 * gnorm * amax(v) * amax(k) * 2).expand_as(tq.grad), S + E)
+    close_sum(gk, tk.grad, (sc * 2 * gnorm.sum(-2, keepdim=True) * amax(v) * amax(q) * 2).expand_as(tk.grad), T + E)
+
+
+def test_sdpa_errors():
+    with pytest.raises(ValueError, match="leading dims"):
+        emu.scaled_dot_product_attention(randn(2, 3, 4), randn(3, 3, 4), randn(3, 3, 4))
+    with pytest.raises(ValueError, match="128"):
+        emu.scaled_dot_product_attention(randn(1, 2, 129), randn(1, 2, 129), randn(1, 2, 129))

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cuda/kernels/bind_kernels.h"
@@ -340,6 +341,62 @@ py::tuple adam_step(const Array& p, const Array& g, const Array& m, const Array&
   return py::make_tuple(dp.download(shape_of(p)), dm.download(shape_of(p)), dv.download(shape_of(p)));
 }
 
+// (BH, rows, d) of a (..., rows, d) attention operand.
+struct Heads {
+  std::int64_t bh = 1, rows = 0, d = 0;
+  std::vector<py::ssize_t> lead;
+};
+Heads heads_of(const Array& a, const char* fn, const char* name) {
+  if (a.ndim() < 2)
+    throw py::value_error(std::string(fn) + ": " + name + " must have at least 2 dims (..., L, E)");
+  Heads h;
+  for (py::ssize_t i = 0; i + 2 < a.ndim(); ++i) {
+    h.lead.push_back(a.shape(i));
+    h.bh *= a.shape(i);
+  }
+  h.rows = a.shape(a.ndim() - 2);
+  h.d = a.shape(a.ndim() - 1);
+  return h;
+}
+std::tuple<Heads, Heads> check_qkv(const Array& q, const Array& k, const Array& v, const char* fn) {
+  const Heads hq = heads_of(q, fn, "query"), hk = heads_of(k, fn, "key");
+  if (hk.lead != hq.lead || hk.d != hq.d)
+    throw py::value_error(std::string(fn) + ": key must have shape (..., S, E) with query's leading dims and E");
+  same_shape(k, v, fn, "key", "value");
+  return {hq, hk};
+}
+
+py::tuple sdpa_forward(const Array& q, const Array& k, const Array& v, float scale, bool causal) {
+  const auto [hq, hk] = check_qkv(q, k, v, "sdpa_forward");
+  DeviceBuf dq(q), dk(k), dv(v), dout(q.size()), dlse(hq.bh * hq.rows);
+  {
+    py::gil_scoped_release nogil;
+    k::sdpa_forward(dq.get(), dk.get(), dv.get(), dout.get(), dlse.get(), hq.bh, hq.rows, hk.rows,
+                    hq.d, scale, causal);
+  }
+  auto ls = hq.lead;
+  ls.push_back(static_cast<py::ssize_t>(hq.rows));
+  return py::make_tuple(dout.download(shape_of(q)), dlse.download(ls));
+}
+
+py::tuple sdpa_backward(const Array& q, const Array& k, const Array& v, const Array& out,
+                        const Array& dout, const Array& lse, float scale, bool causal) {
+  const auto [hq, hk] = check_qkv(q, k, v, "sdpa_backward");
+  same_shape(q, out, "sdpa_backward", "query", "out");
+  same_shape(q, dout, "sdpa_backward", "query", "grad");
+  if (lse.size() != hq.bh * hq.rows)
+    throw py::value_error("sdpa_backward: lse must have one value per query row");
+  DeviceBuf d_q(q), d_k(k), d_v(v), d_o(out), d_do(dout), d_lse(lse), delta(hq.bh * hq.rows),
+      gq(q.size()), gk(k.size()), gv(v.size());
+  {
+    py::gil_scoped_release nogil;
+    k::sdpa_backward(d_q.get(), d_k.get(), d_v.get(), d_o.get(), d_do.get(), d_lse.get(),
+                     delta.get(), gq.get(), gk.get(), gv.get(), hq.bh, hq.rows, hk.rows, hq.d,
+                     scale, causal);
+  }
+  return py::make_tuple(gq.download(shape_of(q)), gk.download(shape_of(k)), gv.download(shape_of(v)));
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -383,6 +440,10 @@ void bind_kernels(py::module_& m) {
   m.def("adam_step", &adam_step, py::arg("param"), py::arg("grad"), py::arg("exp_avg"),
         py::arg("exp_avg_sq"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
         py::arg("weight_decay"), py::arg("decoupled"), py::arg("step"));
+  m.def("sdpa_forward", &sdpa_forward, py::arg("query"), py::arg("key"), py::arg("value"),
+        py::arg("scale"), py::arg("causal"));
+  m.def("sdpa_backward", &sdpa_backward, py::arg("query"), py::arg("key"), py::arg("value"),
+        py::arg("out"), py::arg("grad"), py::arg("lse"), py::arg("scale"), py::arg("causal"));
 }
 
 }  // namespace pydl::cuda

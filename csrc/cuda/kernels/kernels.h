@@ -72,3 +72,19 @@ void adam_step(float* p, const float* g, float* m, float* v, std::int64_t n, flo
                float beta2, float eps, float weight_decay, bool decoupled, std::int64_t step);
 
 }  // namespace pydl::cuda::kernels
+
+namespace pydl::cuda::kernels {
+
+// -- attention.cu: scaled dot-product attention, flash style (online softmax, no (T, S) matrix) ----
+// Q (BH, T, d), K and V (BH, S, d), O (BH, T, d), lse (BH, T) = logsumexp of each score row;
+// d <= 128, S >= 1; causal: query t sees keys s <= t (torch's is_causal, top-left aligned).
+void sdpa_forward(const float* Q, const float* K, const float* V, float* O, float* lse,
+                  std::int64_t BH, std::int64_t T, std::int64_t S, std::int64_t d, float scale,
+                  bool causal);
+// dQ, dK, dV from dO and the forward's O and lse; `delta` is a (BH, T) workspace.
+void sdpa_backward(const float* Q, const float* K, const float* V, const float* O, const float* dO,
+                   const float* lse, float* delta, float* dQ, float* dK, float* dV,
+                   std::int64_t BH, std::int64_t T, std::int64_t S, std::int64_t d, float scale,
+                   bool causal);
+
+}  // namespace pydl::cuda::kernels
