@@ -21,6 +21,7 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
 #define PYDL_EMU_ASAN 1
 #endif
 
@@ -180,6 +181,9 @@ struct Worker {
   std::vector<unsigned char> smem;
   std::size_t smem_bytes = 0;
   void* sched_sp = nullptr;
+  // ASan's view of the scheduler's (OS thread's) stack, learnt on the first switch into a fiber.
+  const void* asan_sched_bottom = nullptr;
+  std::size_t asan_sched_size = 0;
 #if !defined(PYDL_EMU_ASM_SWITCH)
   ucontext_t sched_uc;
 #endif
@@ -237,12 +241,25 @@ std::string where(const Worker& w) {
 
 void fiber_main(void* arg);
 
-void to_scheduler(Worker& w) {
+// Under ASan every switch is announced (start_switch_fiber before, finish_switch_fiber after), so
+// that ASan knows which stack is current: otherwise it reports false stack overflows and cannot
+// unpoison a fiber's frames. A fiber that will never be resumed passes nullptr (its fake stack dies).
+void to_scheduler(Worker& w, bool final_switch = false) {
   Fiber& f = w.fibers[w.cur];
+#if defined(PYDL_EMU_ASAN)
+  void* fake = nullptr;
+  __sanitizer_start_switch_fiber(final_switch ? nullptr : &fake, w.asan_sched_bottom,
+                                 w.asan_sched_size);
+#else
+  (void)final_switch;
+#endif
 #if defined(PYDL_EMU_ASM_SWITCH)
   pydl_emu_switch(&f.sp, w.sched_sp);
 #else
   swapcontext(&f.uc, &w.sched_uc);
+#endif
+#if defined(PYDL_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(fake, &w.asan_sched_bottom, &w.asan_sched_size);
 #endif
 }
 
@@ -250,10 +267,19 @@ void resume(Worker& w, int i) {
   Fiber& f = w.fibers[i];
   w.cur = i;
   threadIdx = f.tid;
+#if defined(PYDL_EMU_ASAN)
+  void* fake = nullptr;
+  const Stack& st = *w.stacks[i];
+  const std::size_t guard = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  __sanitizer_start_switch_fiber(&fake, static_cast<char*>(st.base) + guard, st.bytes - guard);
+#endif
 #if defined(PYDL_EMU_ASM_SWITCH)
   pydl_emu_switch(&w.sched_sp, f.sp);
 #else
   swapcontext(&w.sched_uc, &f.uc);
+#endif
+#if defined(PYDL_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #endif
   w.cur = -1;
 }
@@ -284,22 +310,34 @@ void init_fiber(Worker& w, int i) {
 #endif
 }
 
-// A fault found by the running fiber itself: park it for good and let the scheduler throw.
-[[noreturn]] void fiber_fault(Worker& w, const std::string& msg) {
-  if (w.error.empty()) w.error = msg;
+// A fault found by the running fiber itself: record it, then park the fiber for good and let the
+// scheduler throw. Two steps, so that the message's temporaries are destroyed before the switch
+// (an abandoned fiber never runs its destructors).
+void record_fault(Worker& w, std::string msg) {
+  if (w.error.empty()) w.error = std::move(msg);
+}
+[[noreturn]] void park_faulted(Worker& w) {
   w.fibers[w.cur].st = St::kExited;
-  to_scheduler(w);
+  to_scheduler(w, /*final_switch=*/true);
   std::abort();  // never resumed
 }
+#define PYDL_EMU_FIBER_FAULT(w, msg) \
+  do {                               \
+    record_fault(w, msg);            \
+    park_faulted(w);                 \
+  } while (0)
 
 void check_exit_against_waiters(Worker& w, int lane_index);
 
 void fiber_main(void* arg) {
   Worker& w = arg ? *static_cast<Worker*>(arg) : *t_worker;
+#if defined(PYDL_EMU_ASAN)
+  __sanitizer_finish_switch_fiber(nullptr, &w.asan_sched_bottom, &w.asan_sched_size);
+#endif
   w.launch->body(w.launch->ctx);
   w.fibers[w.cur].st = St::kExited;
   check_exit_against_waiters(w, w.cur);
-  to_scheduler(w);
+  to_scheduler(w, /*final_switch=*/true);
   std::abort();  // an exited fiber is never resumed
 }
 
@@ -394,20 +432,20 @@ std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int
   const int lane = i - base;
   const int warp_size = std::min(32, w.nthreads - base);
   if (width <= 0 || width > 32 || (width & (width - 1)))
-    fiber_fault(w, std::string(op_name(op)) + " at " + site(file, line) + ": width " +
+    PYDL_EMU_FIBER_FAULT(w, std::string(op_name(op)) + " at " + site(file, line) + ": width " +
                        std::to_string(width) + " is not a power of two in [1, 32]" + where(w));
   if (!(mask >> lane & 1u))
-    fiber_fault(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
+    PYDL_EMU_FIBER_FAULT(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
                        hex(mask) + ": called by lane " + std::to_string(lane) +
                        ", which is not in the mask" + where(w));
   if (warp_size < 32 && (mask >> warp_size))
-    fiber_fault(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
+    PYDL_EMU_FIBER_FAULT(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
                        hex(mask) + ": names lanes >= " + std::to_string(warp_size) +
                        ", which do not exist in this warp of a " + std::to_string(w.nthreads) +
                        "-thread block" + where(w));
   for (int l = 0; l < warp_size; ++l)
     if ((mask >> l & 1u) && w.fibers[base + l].st == St::kExited)
-      fiber_fault(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
+      PYDL_EMU_FIBER_FAULT(w, std::string(op_name(op)) + " at " + site(file, line) + " with mask " +
                          hex(mask) + ": lane " + std::to_string(l) +
                          " named in the mask has exited" + where(w));
   Fiber& f = w.fibers[i];
@@ -420,7 +458,7 @@ std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int
   f.file = file;
   f.line = line;
   try_resolve(w, i);
-  if (!w.error.empty()) fiber_fault(w, w.error);
+  if (!w.error.empty()) park_faulted(w);
   if (f.st == St::kWarp) to_scheduler(w);  // wait for the other lanes
   // Released: either just now by this lane (no switch) or later by the last lane to arrive.
   return f.result;
