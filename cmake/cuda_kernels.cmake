@@ -11,4 +11,5 @@ set(PYDL_CUDA_KERNEL_SOURCES
   csrc/cuda/kernels/embedding.cu
   csrc/cuda/kernels/optim.cu
   csrc/cuda/kernels/attention.cu
+  csrc/cuda/kernels/conv2d.cu
 )

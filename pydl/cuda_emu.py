@@ -282,3 +282,36 @@ def scaled_dot_product_attention_backward(query, key, value, out, lse, grad, is_
 
 
 __all__ += ["scaled_dot_product_attention", "scaled_dot_product_attention_backward"]
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(i) for i in v)
+    if len(v) != 2:
+        raise ValueError(f"conv2d: {name} must be an int or a pair, got {v}")
+    return v
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """torch.nn.functional.conv2d (groups=1) by im2col + the register-blocked GEMM kernel."""
+    n = "conv2d"
+    return _mod().conv2d_forward(_f32(x, n), _f32(weight, n), None if bias is None else _f32(bias, n),
+                                 _pair(stride, "stride"), _pair(padding, "padding"),
+                                 _pair(dilation, "dilation"))
+
+
+def conv2d_backward(x, weight, grad, has_bias=True, stride=1, padding=0, dilation=1):
+    """(grad_x, grad_weight, grad_bias or None) of conv2d."""
+    n = "conv2d_backward"
+    return _mod().conv2d_backward(_f32(x, n), _f32(weight, n), _f32(grad, n), bool(has_bias),
+                                  _pair(stride, "stride"), _pair(padding, "padding"),
+                                  _pair(dilation, "dilation"))
+
+
+def transpose(a):
+    """a.T of a 2-D array through 32x32 shared-memory tiles."""
+    return _mod().transpose(_f32(a, "transpose", 2))
+
+
+__all__ += ["conv2d", "conv2d_backward", "transpose"]

@@ -446,3 +446,55 @@ def test_sdpa_errors():
         emu.scaled_dot_product_attention(randn(2, 3, 4), randn(3, 3, 4), randn(3, 3, 4))
     with pytest.raises(ValueError, match="128"):
         emu.scaled_dot_product_attention(randn(1, 2, 129), randn(1, 2, 129), randn(1, 2, 129))
+
+
+# -- conv2d (im2col + GEMM) and the tiled transpose --------------------------------------------------
+
+@pytest.mark.parametrize("R,C", [(1, 1), (7, 33), (65, 31), (33, 127), (0, 3)])
+def test_transpose(order, R, C):
+    a = randn(R, C, seed=R + C)
+    np.testing.assert_array_equal(emu.transpose(a), a.T)
+
+
+@pytest.mark.parametrize("N,Cin,H,W,Cout,k,stride,pad,dil,bias", [
+    (1, 1, 1, 1, 1, 1, 1, 0, 1, True),
+    (2, 3, 7, 9, 5, 3, 1, 1, 1, True),
+    (1, 4, 9, 8, 7, 3, 2, 0, 1, False),
+    (2, 2, 11, 6, 3, (3, 2), (2, 1), (1, 2), (2, 1), True),
+    (1, 33, 5, 5, 2, 1, 1, 0, 1, True),
+])
+def test_conv2d(order, N, Cin, H, W, Cout, k, stride, pad, dil, bias):
+    kh, kw = (k, k) if isinstance(k, int) else k
+    x = randn(N, Cin, H, W, seed=1)
+    w = randn(Cout, Cin, kh, kw, seed=2)
+    b = randn(Cout, seed=3) if bias else None
+    tx, tw = (torch.from_numpy(a).double().requires_grad_() for a in (x, w))
+    tb = torch.from_numpy(b).double().requires_grad_() if bias else None
+    ref = torch.nn.functional.conv2d(tx, tw, tb, stride, pad, dil)
+    g = randn(*ref.shape, seed=4)
+    ref.backward(torch.from_numpy(g).double())
+    y = emu.conv2d(x, w, b, stride, pad, dil)
+    X, Wt, G = (torch.from_numpy(a).double() for a in (x, w, g))
+    CK = Cin * kh * kw
+    absy = torch.nn.functional.conv2d(X.abs(), Wt.abs(), None if b is None else torch.from_numpy(b).double().abs(),
+                                      stride, pad, dil)
+    close_sum(y, ref.detach(), absy, CK + 1)
+    gx, gw, gb = emu.conv2d_backward(x, w, g, bias, stride, pad, dil)
+    P = ref.shape[0] * ref.shape[2] * ref.shape[3]
+    absgx = torch.nn.grad.conv2d_input(X.shape, Wt.abs(), G.abs(), stride, pad, dil)
+    absgw = torch.nn.grad.conv2d_weight(X.abs(), Wt.shape, G.abs(), stride, pad, dil)
+    close_sum(gx, tx.grad, absgx, Cout * kh * kw)
+    close_sum(gw, tw.grad, absgw, P)
+    if bias:
+        close_sum(gb, tb.grad, G.abs().sum((0, 2, 3)), P)
+    else:
+        assert gb is None
+
+
+def test_conv2d_errors():
+    with pytest.raises(ValueError, match="input channels"):
+        emu.conv2d(randn(1, 3, 5, 5), randn(2, 4, 3, 3))
+    with pytest.raises(ValueError, match="greater than the padded input"):
+        emu.conv2d(randn(1, 1, 2, 2), randn(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="stride"):
+        emu.conv2d(randn(1, 1, 5, 5), randn(1, 1, 3, 3), stride=0)

@@ -12,6 +12,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -397,6 +399,71 @@ py::tuple sdpa_backward(const Array& q, const Array& k, const Array& v, const Ar
   return py::make_tuple(gq.download(shape_of(q)), gk.download(shape_of(k)), gv.download(shape_of(v)));
 }
 
+k::Conv2dShape conv_shape(const Array& x, const Array& w, std::pair<std::int64_t, std::int64_t> stride,
+                          std::pair<std::int64_t, std::int64_t> padding,
+                          std::pair<std::int64_t, std::int64_t> dilation, const char* fn) {
+  if (x.ndim() != 4 || w.ndim() != 4)
+    throw py::value_error(std::string(fn) + ": input must be (N, C, H, W) and weight (Cout, C, kh, kw)");
+  if (w.shape(1) != x.shape(1))
+    throw py::value_error(std::string(fn) + ": weight expects " + std::to_string(w.shape(1)) +
+                          " input channels, input has " + std::to_string(x.shape(1)));
+  k::Conv2dShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2),
+                   w.shape(3), stride.first, stride.second, padding.first, padding.second,
+                   dilation.first, dilation.second};
+  if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1 || s.ph < 0 || s.pw < 0)
+    throw py::value_error(std::string(fn) + ": stride and dilation must be >= 1, padding >= 0");
+  if (s.Ho() < 1 || s.Wo() < 1)
+    throw py::value_error(std::string(fn) + ": kernel size can't be greater than the padded input size");
+  return s;
+}
+
+Array conv2d_forward(const Array& x, const Array& w, std::optional<Array> bias,
+                     std::pair<std::int64_t, std::int64_t> stride,
+                     std::pair<std::int64_t, std::int64_t> padding,
+                     std::pair<std::int64_t, std::int64_t> dilation) {
+  const k::Conv2dShape s = conv_shape(x, w, stride, padding, dilation, "conv2d_forward");
+  if (bias && (bias->ndim() != 1 || bias->shape(0) != s.Cout))
+    throw py::value_error("conv2d_forward: bias must have shape (" + std::to_string(s.Cout) + ",)");
+  DeviceBuf dx(x), dw(w), dy(s.N * s.Cout * s.Ho() * s.Wo());
+  std::unique_ptr<DeviceBuf> db;
+  if (bias) db = std::make_unique<DeviceBuf>(*bias);
+  {
+    py::gil_scoped_release nogil;
+    k::conv2d_forward(dx.get(), dw.get(), db ? db->get() : nullptr, dy.get(), s);
+  }
+  return dy.download({static_cast<py::ssize_t>(s.N), static_cast<py::ssize_t>(s.Cout),
+                      static_cast<py::ssize_t>(s.Ho()), static_cast<py::ssize_t>(s.Wo())});
+}
+
+py::tuple conv2d_backward(const Array& x, const Array& w, const Array& dy, bool has_bias,
+                          std::pair<std::int64_t, std::int64_t> stride,
+                          std::pair<std::int64_t, std::int64_t> padding,
+                          std::pair<std::int64_t, std::int64_t> dilation) {
+  const k::Conv2dShape s = conv_shape(x, w, stride, padding, dilation, "conv2d_backward");
+  const std::vector<py::ssize_t> ys{static_cast<py::ssize_t>(s.N), static_cast<py::ssize_t>(s.Cout),
+                                    static_cast<py::ssize_t>(s.Ho()), static_cast<py::ssize_t>(s.Wo())};
+  if (shape_of(dy) != ys) throw py::value_error("conv2d_backward: grad has the wrong shape");
+  DeviceBuf d_x(x), d_w(w), d_dy(dy), gx(x.size()), gw(w.size()), gb(s.Cout);
+  {
+    py::gil_scoped_release nogil;
+    k::conv2d_backward(d_x.get(), d_w.get(), d_dy.get(), gx.get(), gw.get(),
+                       has_bias ? gb.get() : nullptr, s);
+  }
+  py::object bias_grad = py::none();
+  if (has_bias) bias_grad = gb.download({static_cast<py::ssize_t>(s.Cout)});
+  return py::make_tuple(gx.download(shape_of(x)), gw.download(shape_of(w)), bias_grad);
+}
+
+Array transpose2d(const Array& a) {
+  if (a.ndim() != 2) throw py::value_error("transpose: expected a 2-D array");
+  DeviceBuf din(a), dout(a.size());
+  {
+    py::gil_scoped_release nogil;
+    k::transpose(din.get(), dout.get(), a.shape(0), a.shape(1));
+  }
+  return dout.download({a.shape(1), a.shape(0)});
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -444,6 +511,11 @@ void bind_kernels(py::module_& m) {
         py::arg("scale"), py::arg("causal"));
   m.def("sdpa_backward", &sdpa_backward, py::arg("query"), py::arg("key"), py::arg("value"),
         py::arg("out"), py::arg("grad"), py::arg("lse"), py::arg("scale"), py::arg("causal"));
+  m.def("conv2d_forward", &conv2d_forward, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  m.def("conv2d_backward", &conv2d_backward, py::arg("input"), py::arg("weight"), py::arg("grad"),
+        py::arg("has_bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"));
+  m.def("transpose", &transpose2d, py::arg("a"));
 }
 
 }  // namespace pydl::cuda

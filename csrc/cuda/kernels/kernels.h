@@ -88,3 +88,23 @@ void sdpa_backward(const float* Q, const float* K, const float* V, const float* 
                    bool causal);
 
 }  // namespace pydl::cuda::kernels
+
+namespace pydl::cuda::kernels {
+
+// -- conv2d.cu: 2-D convolution (cross-correlation, as torch) by im2col + the register-blocked GEMM --
+// x (N, Cin, H, W), w (Cout, Cin, kh, kw), bias (Cout) or nullptr -> y (N, Cout, Ho, Wo),
+// Ho = (H + 2 ph - dh (kh - 1) - 1) / sh + 1 (likewise Wo). Workspaces are allocated inside.
+struct Conv2dShape {
+  std::int64_t N, Cin, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw;
+  std::int64_t Ho() const { return (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1; }
+  std::int64_t Wo() const { return (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1; }
+};
+void conv2d_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dShape& s);
+// dx (like x), dw (like w), dbias (Cout) or nullptr.
+void conv2d_backward(const float* x, const float* w, const float* dy, float* dx, float* dw,
+                     float* dbias, const Conv2dShape& s);
+// out (C, R) = in (R, C)^T, through 32x32 shared-memory tiles.
+void transpose(const float* in, float* out, std::int64_t R, std::int64_t C);
+
+}  // namespace pydl::cuda::kernels
