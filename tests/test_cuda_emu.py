@@ -498,3 +498,40 @@ def test_conv2d_errors():
         emu.conv2d(randn(1, 1, 2, 2), randn(1, 1, 3, 3))
     with pytest.raises(ValueError, match="stride"):
         emu.conv2d(randn(1, 1, 5, 5), randn(1, 1, 3, 3), stride=0)
+
+
+# -- the same kernels on a real GPU (pydl._C_cuda), when there is one ----------------------------------
+
+def _gpu_module():
+    import pydl.cuda
+
+    return pydl.cuda._load() if pydl.cuda.is_available() else None
+
+
+@pytest.mark.skipif(_gpu_module() is None, reason="no usable CUDA GPU here (pydl.cuda.status() says why)")
+def test_real_gpu_matches_emulator():
+    # The real module exposes the same functions; results agree to float32 rounding (the GPU's
+    # expf/erff and FMA contraction differ in the last bits, hence the loosened tolerance).
+    gpu, cpu = _gpu_module(), emu._mod()
+    x, a, b = randn(7, 65, seed=1), randn(65, 33, seed=2), randn(33, 127, seed=3)
+    g, w = randn(7, 65, seed=4), randn(65, seed=5)
+    q, kk, v = randn(2, 9, 33, seed=6), randn(2, 37, 33, seed=7), randn(2, 37, 33, seed=8)
+    cases = [("relu_forward", (x,)), ("gelu_backward", (x, g)), ("sum_lastdim_forward", (x,)),
+             ("softmax_forward", (0, x)), ("softmax_forward", (1, x)),
+             ("layer_norm_forward", (x, w, w, 1e-5)), ("sdpa_forward", (q, kk, v, 0.17, True))]
+    cases += [("gemm", (variant, a, b)) for variant in range(3)]
+    for name, args in cases:
+        want, got = getattr(cpu, name)(*args), getattr(gpu, name)(*args)
+        for wv, gv in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+            np.testing.assert_allclose(gv, wv, rtol=2e-5, atol=2e-5, err_msg=name)
+
+
+def test_real_module_without_gpu_raises_cleanly():
+    import pydl.cuda
+
+    m = pydl.cuda._load()
+    if m is None or pydl.cuda.is_available():
+        pytest.skip("needs pydl._C_cuda built (nvcc at build time) on a machine without a usable GPU")
+    for call in (lambda: m.relu_forward(randn(4)), lambda: m.gemm(2, randn(3, 4), randn(4, 5))):
+        with pytest.raises(RuntimeError, match="CUDA error"):
+            call()
