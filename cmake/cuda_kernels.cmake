@@ -12,4 +12,5 @@ set(PYDL_CUDA_KERNEL_SOURCES
   csrc/cuda/kernels/optim.cu
   csrc/cuda/kernels/attention.cu
   csrc/cuda/kernels/conv2d.cu
+  csrc/cuda/kernels/pooling.cu
 )

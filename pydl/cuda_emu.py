@@ -315,3 +315,32 @@ def transpose(a):
 
 
 __all__ += ["conv2d", "conv2d_backward", "transpose"]
+
+
+def _pool_args(kernel_size, stride, padding):
+    k = _pair(kernel_size, "kernel_size")
+    return k, k if stride is None else _pair(stride, "stride"), _pair(padding, "padding")
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch.nn.functional.max_pool2d(..., return_indices=True): returns (out, indices)."""
+    return _mod().max_pool2d_forward(_f32(x, "max_pool2d"), *_pool_args(kernel_size, stride, padding))
+
+
+def max_pool2d_backward(x, grad, indices, kernel_size, stride=None, padding=0):
+    n = "max_pool2d_backward"
+    return _mod().max_pool2d_backward(_f32(x, n), _f32(grad, n), _i64(indices, n),
+                                      *_pool_args(kernel_size, stride, padding))
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    """torch.nn.functional.avg_pool2d with count_include_pad=True, ceil_mode=False."""
+    return _mod().avg_pool2d_forward(_f32(x, "avg_pool2d"), *_pool_args(kernel_size, stride, padding))
+
+
+def avg_pool2d_backward(x, grad, kernel_size, stride=None, padding=0):
+    n = "avg_pool2d_backward"
+    return _mod().avg_pool2d_backward(_f32(x, n), _f32(grad, n), *_pool_args(kernel_size, stride, padding))
+
+
+__all__ += ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward"]

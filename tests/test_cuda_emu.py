@@ -535,3 +535,38 @@ def test_real_module_without_gpu_raises_cleanly():
     for call in (lambda: m.relu_forward(randn(4)), lambda: m.gemm(2, randn(3, 4), randn(4, 5))):
         with pytest.raises(RuntimeError, match="CUDA error"):
             call()
+
+
+# -- pooling -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("N,C,H,W,k,stride,pad", [
+    (1, 1, 1, 1, 1, None, 0), (2, 3, 7, 9, 2, None, 0), (1, 2, 9, 8, 3, 2, 1),
+    (2, 1, 11, 6, (3, 2), (2, 1), (1, 1)), (1, 3, 33, 7, 3, 1, 1),
+])
+def test_pooling(order, N, C, H, W, k, stride, pad):
+    x = randn(N, C, H, W, seed=H * W)
+    x.reshape(-1)[::7] = x.reshape(-1)[-1]  # ties: the first index must win, as in torch
+    tx = torch.from_numpy(x).requires_grad_()
+    ref, ridx = torch.nn.functional.max_pool2d(tx, k, stride, pad, return_indices=True)
+    g = randn(*ref.shape, seed=5)
+    ref.backward(torch.from_numpy(g))
+    y, idx = emu.max_pool2d(x, k, stride, pad)
+    close(y, ref.detach())
+    np.testing.assert_array_equal(idx, ridx.numpy())
+    close(emu.max_pool2d_backward(x, g, idx, k, stride, pad), tx.grad)
+    tx = torch.from_numpy(x).double().requires_grad_()
+    ref = torch.nn.functional.avg_pool2d(tx, k, stride, pad)
+    ref.backward(torch.from_numpy(g).double())
+    kk = (k, k) if isinstance(k, int) else k
+    absx = torch.nn.functional.avg_pool2d(tx.detach().abs(), k, stride, pad)
+    close_sum(emu.avg_pool2d(x, k, stride, pad), ref.detach(), absx, kk[0] * kk[1])
+    # dx = sum over <= kh*kw windows of dy / (kh*kw): at most max|dy| in magnitude.
+    close_sum(emu.avg_pool2d_backward(x, g, k, stride, pad), tx.grad,
+              torch.full_like(tx.grad, float(np.abs(g).max())), kk[0] * kk[1])
+
+
+def test_pooling_errors():
+    with pytest.raises(ValueError, match="at most half"):
+        emu.max_pool2d(randn(1, 1, 5, 5), 2, 1, 2)
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        emu.avg_pool2d(randn(5, 5), 2)

@@ -464,6 +464,70 @@ Array transpose2d(const Array& a) {
   return dout.download({a.shape(1), a.shape(0)});
 }
 
+k::Pool2dShape pool_shape(const Array& x, std::pair<std::int64_t, std::int64_t> kernel,
+                          std::pair<std::int64_t, std::int64_t> stride,
+                          std::pair<std::int64_t, std::int64_t> padding, const char* fn) {
+  if (x.ndim() != 4) throw py::value_error(std::string(fn) + ": input must be (N, C, H, W)");
+  k::Pool2dShape s{x.shape(0) * x.shape(1), x.shape(2), x.shape(3), kernel.first, kernel.second,
+                   stride.first, stride.second, padding.first, padding.second};
+  if (s.kh < 1 || s.kw < 1 || s.sh < 1 || s.sw < 1 || s.ph < 0 || s.pw < 0)
+    throw py::value_error(std::string(fn) + ": kernel_size and stride must be >= 1, padding >= 0");
+  if (2 * s.ph > s.kh || 2 * s.pw > s.kw)
+    throw py::value_error(std::string(fn) + ": pad should be at most half of effective kernel size");
+  if (s.Ho() < 1 || s.Wo() < 1) throw py::value_error(std::string(fn) + ": output size is too small");
+  return s;
+}
+std::vector<py::ssize_t> pool_out_shape(const Array& x, const k::Pool2dShape& s) {
+  return {x.shape(0), x.shape(1), static_cast<py::ssize_t>(s.Ho()), static_cast<py::ssize_t>(s.Wo())};
+}
+using Pair = std::pair<std::int64_t, std::int64_t>;
+
+py::tuple max_pool2d_forward(const Array& x, Pair kernel, Pair stride, Pair padding) {
+  const k::Pool2dShape s = pool_shape(x, kernel, stride, padding, "max_pool2d");
+  const auto os = pool_out_shape(x, s);
+  DeviceBuf dx(x), dy(s.NC * s.Ho() * s.Wo());
+  DeviceArray<std::int64_t> di(s.NC * s.Ho() * s.Wo());
+  {
+    py::gil_scoped_release nogil;
+    k::max_pool2d_forward(dx.get(), dy.get(), di.get(), s);
+  }
+  return py::make_tuple(dy.download(os), di.download(os));
+}
+Array max_pool2d_backward(const Array& x, const Array& dy, const IndexArray& argmax, Pair kernel,
+                          Pair stride, Pair padding) {
+  const k::Pool2dShape s = pool_shape(x, kernel, stride, padding, "max_pool2d_backward");
+  const auto os = pool_out_shape(x, s);
+  if (shape_of(dy) != os || std::vector<py::ssize_t>(argmax.shape(), argmax.shape() + argmax.ndim()) != os)
+    throw py::value_error("max_pool2d_backward: grad and indices must have the output's shape");
+  DeviceBuf ddy(dy), ddx(x.size());
+  DeviceArray<std::int64_t> di(argmax);
+  {
+    py::gil_scoped_release nogil;
+    k::max_pool2d_backward(ddy.get(), di.get(), ddx.get(), s);
+  }
+  return ddx.download(shape_of(x));
+}
+Array avg_pool2d_forward(const Array& x, Pair kernel, Pair stride, Pair padding) {
+  const k::Pool2dShape s = pool_shape(x, kernel, stride, padding, "avg_pool2d");
+  DeviceBuf dx(x), dy(s.NC * s.Ho() * s.Wo());
+  {
+    py::gil_scoped_release nogil;
+    k::avg_pool2d_forward(dx.get(), dy.get(), s);
+  }
+  return dy.download(pool_out_shape(x, s));
+}
+Array avg_pool2d_backward(const Array& x, const Array& dy, Pair kernel, Pair stride, Pair padding) {
+  const k::Pool2dShape s = pool_shape(x, kernel, stride, padding, "avg_pool2d_backward");
+  if (shape_of(dy) != pool_out_shape(x, s))
+    throw py::value_error("avg_pool2d_backward: grad must have the output's shape");
+  DeviceBuf ddy(dy), ddx(x.size());
+  {
+    py::gil_scoped_release nogil;
+    k::avg_pool2d_backward(ddy.get(), ddx.get(), s);
+  }
+  return ddx.download(shape_of(x));
+}
+
 }  // namespace
 
 void bind_kernels(py::module_& m) {
@@ -516,6 +580,14 @@ void bind_kernels(py::module_& m) {
   m.def("conv2d_backward", &conv2d_backward, py::arg("input"), py::arg("weight"), py::arg("grad"),
         py::arg("has_bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"));
   m.def("transpose", &transpose2d, py::arg("a"));
+  m.def("max_pool2d_forward", &max_pool2d_forward, py::arg("input"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"));
+  m.def("max_pool2d_backward", &max_pool2d_backward, py::arg("input"), py::arg("grad"),
+        py::arg("indices"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"));
+  m.def("avg_pool2d_forward", &avg_pool2d_forward, py::arg("input"), py::arg("kernel_size"),
+        py::arg("stride"), py::arg("padding"));
+  m.def("avg_pool2d_backward", &avg_pool2d_backward, py::arg("input"), py::arg("grad"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"));
 }
 
 }  // namespace pydl::cuda

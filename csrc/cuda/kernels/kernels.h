@@ -108,3 +108,22 @@ void conv2d_backward(const float* x, const float* w, const float* dy, float* dx,
 void transpose(const float* in, float* out, std::int64_t R, std::int64_t C);
 
 }  // namespace pydl::cuda::kernels
+
+namespace pydl::cuda::kernels {
+
+// -- pooling.cu: 2-D max / average pooling over x (N*C planes of H x W), torch semantics with
+// ceil_mode=False; avg counts the zero padding (count_include_pad=True). Output planes Ho x Wo.
+struct Pool2dShape {
+  std::int64_t NC, H, W, kh, kw, sh, sw, ph, pw;
+  std::int64_t Ho() const { return (H + 2 * ph - kh) / sh + 1; }
+  std::int64_t Wo() const { return (W + 2 * pw - kw) / sw + 1; }
+};
+// y and argmax (flat h*W + w index within the plane, as torch's indices) of each window.
+void max_pool2d_forward(const float* x, float* y, std::int64_t* argmax, const Pool2dShape& s);
+// dx[i] = sum of dy over the windows whose argmax is i (a gather: no atomics).
+void max_pool2d_backward(const float* dy, const std::int64_t* argmax, float* dx,
+                         const Pool2dShape& s);
+void avg_pool2d_forward(const float* x, float* y, const Pool2dShape& s);
+void avg_pool2d_backward(const float* dy, float* dx, const Pool2dShape& s);
+
+}  // namespace pydl::cuda::kernels
