@@ -298,6 +298,20 @@ def test_shuffle_mask_without_calling_lane():
         planted.shfl_mask_without_self(randn(32))
 
 
+@pytest.mark.parametrize("o", ORDERS)
+def test_shuffle_while_other_lanes_wait_at_barrier(o):
+    with emu.schedule(o, o, seed=5):
+        with pytest.raises(RuntimeError, match=re.escape(f"__shfl_xor_sync at {mark_line('shfl_vs_barrier')}") + ".*waits at __syncthreads"):
+            planted.shfl_vs_barrier(randn(32))
+
+
+@pytest.mark.parametrize("o", ORDERS)
+def test_mismatched_warp_collectives(o):
+    with emu.schedule(o, o, seed=6):
+        with pytest.raises(RuntimeError, match="mismatched warp collectives.*__shfl_down_sync.*__ballot_sync|mismatched warp collectives.*__ballot_sync.*__shfl_down_sync"):
+            planted.mismatched_collectives(randn(32))
+
+
 def test_out_of_bounds_read_gives_nan():
     x = randn(65, seed=14)
     y = planted.oob_read(x)

@@ -102,6 +102,14 @@ PYBIND11_MODULE(_cuemu, m) {
     need(x, 32, "shfl_mask_without_self");
     return run(x, 32, [](float* dx, float* dy) { pl::shfl_mask_without_self(dx, dy); });
   });
+  p.def("shfl_vs_barrier", [](const Array& x) {
+    need(x, 32, "shfl_vs_barrier");
+    return run(x, 32, [](float* dx, float* dy) { pl::shfl_vs_barrier(dx, dy); });
+  });
+  p.def("mismatched_collectives", [](const Array& x) {
+    need(x, 32, "mismatched_collectives");
+    return run(x, 32, [](float* dx, float* dy) { pl::mismatched_collectives(dx, dy); });
+  });
   p.def("oob_read", [](const Array& x) {
     const int n = static_cast<int>(x.size());
     // Exactly n floats on the device, so x[n] is in the allocation's padding.

@@ -63,6 +63,26 @@ __global__ void shfl_mask_self_kernel(const float* x, float* y) {
   y[lane] = __shfl_sync(0x7fffffffu, x[lane], 0);  // MARK:shfl_self
 }
 
+__global__ void shfl_vs_barrier_kernel(const float* x, float* y) {
+  const int lane = threadIdx.x & 31;
+  float v = x[lane];
+  if (lane < 8) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);  // BUG: lanes 8-31 are at the barrier  MARK:shfl_vs_barrier
+  }
+  __syncthreads();
+  y[lane] = v;
+}
+
+__global__ void mismatched_collectives_kernel(const float* x, float* y) {
+  const int lane = threadIdx.x & 31;
+  float v = x[lane];
+  if (lane & 1)
+    v = __shfl_down_sync(0xffffffffu, v, 1);  // BUG: odd lanes shuffle down ...
+  else
+    v = static_cast<float>(__ballot_sync(0xffffffffu, v > 0.0f));  // ... even lanes vote
+  y[lane] = v;
+}
+
 __global__ void oob_read_kernel(const float* x, float* y, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i < n) y[i] = x[i] + x[i + 1];  // BUG: x[n] is read
@@ -97,6 +117,12 @@ void shfl_exited_lane(const float* x, float* y) {
 }
 void shfl_mask_without_self(const float* x, float* y) {
   PYDL_LAUNCH(shfl_mask_self_kernel, dim3(1), dim3(32), 0, nullptr, x, y);
+}
+void shfl_vs_barrier(const float* x, float* y) {
+  PYDL_LAUNCH(shfl_vs_barrier_kernel, dim3(1), dim3(32), 0, nullptr, x, y);
+}
+void mismatched_collectives(const float* x, float* y) {
+  PYDL_LAUNCH(mismatched_collectives_kernel, dim3(1), dim3(32), 0, nullptr, x, y);
 }
 void oob_read(const float* x, float* y, int n) {
   PYDL_LAUNCH(oob_read_kernel, dim3((n + 63) / 64), dim3(64), 0, nullptr, x, y, n);

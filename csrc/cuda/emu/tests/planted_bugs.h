@@ -18,6 +18,10 @@ void split_barrier(float* y);
 void shfl_exited_lane(const float* x, float* y);
 // A lane calls __shfl_sync with a mask that does not name itself.
 void shfl_mask_without_self(const float* x, float* y);
+// Lanes 0-7 shuffle with the full mask while lanes 8-31 wait at a __syncthreads.
+void shfl_vs_barrier(const float* x, float* y);
+// Odd lanes call __shfl_down_sync, even lanes __ballot_sync, both with the full mask.
+void mismatched_collectives(const float* x, float* y);
 // y[i] = x[i] + x[i + 1] for i < n: reads x[n], one past the end.
 void oob_read(const float* x, float* y, int n);
 // y[i + 1] = x[i] for i < n: writes y[n], one past the end.
