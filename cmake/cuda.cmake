@@ -76,9 +76,16 @@ message(STATUS "pydl: building the CUDA module with ${CMAKE_CUDA_COMPILER} "
 option(PYDL_CUDA_PTXAS_GATE "Treat ptxas warnings about spills and local memory as errors" ON)
 
 get_filename_component(_pydl_csrc "${CMAKE_CURRENT_LIST_DIR}/../csrc" ABSOLUTE)
+include("${CMAKE_CURRENT_LIST_DIR}/cuda_kernels.cmake")  # PYDL_CUDA_KERNEL_SOURCES
+set(_pydl_cuda_kernel_paths)
+foreach(_cu IN LISTS PYDL_CUDA_KERNEL_SOURCES)
+  list(APPEND _pydl_cuda_kernel_paths "${_pydl_csrc}/../${_cu}")
+endforeach()
 pybind11_add_module(_C_cuda
   ${_pydl_csrc}/cuda/module.cpp    # the Python surface, built by the host compiler
   ${_pydl_csrc}/cuda/runtime.cu    # the checked runtime wrapper and the fill kernel, built by nvcc
+  ${_pydl_csrc}/cuda/kernels/bind_kernels.cpp  # the kernels on host arrays (same as pydl._cuemu's)
+  ${_pydl_cuda_kernel_paths}       # the kernels, built by nvcc (the same sources the emulator runs)
 )
 # Minimums, not pins: a higher CMAKE_CXX_STANDARD set by the top level still applies.
 target_compile_features(_C_cuda PRIVATE cxx_std_17 cuda_std_17)

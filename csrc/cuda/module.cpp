@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda/kernels/bind_kernels.h"
 #include "cuda/runtime.h"
 
 namespace py = pybind11;
@@ -133,4 +134,8 @@ PYBIND11_MODULE(_C_cuda, m) {
         },
         py::arg("ptr"), py::arg("n"), py::arg("value"), release_gil(),
         "Fill n float32 values at device address ptr (asynchronous; synchronize() to wait)");
+
+  // The kernels of csrc/cuda/kernels/ on host arrays (copied to the device and back), the same
+  // functions pydl._cuemu runs on the CPU emulator.
+  pydl::cuda::bind_kernels(m);
 }

@@ -53,6 +53,8 @@ def main(argv=None) -> int:
                   "cases yet, nothing to time.")
         else:
             print(f"pydl.bench --device cuda: no usable GPU here: {pydl.cuda.status()}")
+            print("  (the CUDA kernels are still tested, on the CPU emulator pydl.cuda_emu; "
+                  "its timings say nothing about a GPU, so none are reported)")
         return 0
 
     try:
