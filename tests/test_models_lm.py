@@ -615,3 +615,29 @@ def test_nsp_pairs(char_tok):
 def test_split_sentences():
     s = split_sentences("First one here.  Second  one?\nThird: x = 1.\n\nNew paragraph without stop")
     assert s == ["First one here.", "Second one?", "Third: x = 1.", "New paragraph without stop"]
+
+
+# ----------------------------------------------------------------------------- commands
+def test_train_and_generate_commands(tmp_path, capsys):
+    """python -m pydl.train gpt / bert on a tiny setting: they run, checkpoint, report baselines, and
+    python -m pydl.generate rebuilds the model and tokenizer from the checkpoint."""
+    from pydl import generate, train
+    out = str(tmp_path / "gpt")
+    res = train.main(["gpt", "--steps", "3", "--eval-interval", "3", "--n-layer", "1", "--n-embd", "16",
+                      "--n-head", "2", "--block-size", "16", "--batch-size", "4", "--eval-windows", "4",
+                      "--sample-tokens", "5", "--quiet", "--threads", "1", "--out", out])
+    assert res["bigram_loss"] < res["unigram_loss"]  # the bigram baseline beats the unigram one
+    assert math.isclose(res["val_ppl"], math.exp(res["val_loss"]))
+    assert "validation: loss" in capsys.readouterr().out
+    model, tok = generate.load_gpt(f"{out}/best.safetensors")
+    assert model.config.n_embd == 16 and tok.vocab_size == res["vocab_size"]
+    texts = generate.main([f"{out}/last.safetensors", "--prompt", "def", "--max-new-tokens", "6", "--greedy"])
+    assert texts[0].startswith("def") and len(tok.encode(texts[0])) == 9
+    beams = generate.main([f"{out}/last.safetensors", "--prompt", "def", "--max-new-tokens", "3", "--beams", "2"])
+    assert beams[0].startswith("def")
+    res = train.main(["bert", "--steps", "2", "--eval-interval", "2", "--hidden", "16", "--heads", "2",
+                      "--layers", "1", "--pairs", "64", "--val-pairs", "32", "--max-len", "24", "--tokenizer", "char",
+                      "--batch-size", "8", "--quiet", "--threads", "1", "--out", str(tmp_path / "bert")])
+    assert 0.0 < res["unigram_mlm_acc"] < 0.5 and 0.0 <= res["val_mlm_acc"] <= 1.0
+    with pytest.raises(SystemExit, match="not a GPT checkpoint"):
+        generate.main([str(tmp_path / "bert" / "last.safetensors")])

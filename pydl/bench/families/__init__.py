@@ -11,3 +11,5 @@ from . import autograd  # noqa: F401
 from . import attention  # noqa: F401
 # --- recurrent (rnn) ---
 from . import rnn  # noqa: F401
+# --- language models (gpt) ---
+from . import lm  # noqa: F401
