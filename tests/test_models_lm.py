@@ -310,6 +310,28 @@ def test_gpt_matches_torch(bias):
     assert pm.lm_head.weight is pm.transformer.wte.weight
 
 
+def test_gpt_float32_and_dropout():
+    """float32 (the default dtype) against the float64 result: within float32 rounding of ~1e-6
+    relative per op through 2 layers (rtol 1e-4); dropout is active in train mode only."""
+    pm, tm = tiny_gpt()
+    copy_weights(pm, tm)
+    x = np.random.default_rng(6).integers(0, 23, (2, 12))
+    with pydl.no_grad(), torch.no_grad():
+        l32 = pm(pydl.tensor(x))[0].numpy()
+        l64 = tm.double()(torch.from_numpy(x)).numpy()
+    assert l32.dtype == np.float32
+    np.testing.assert_allclose(l32, l64, rtol=1e-4, atol=1e-5)
+    pydl.manual_seed(0)
+    md = M.GPT(M.GPTConfig(vocab_size=23, block_size=12, n_layer=2, n_head=2, n_embd=16, dropout=0.3))
+    xp = pydl.tensor(x)
+    with pydl.no_grad():
+        a, b = md(xp)[0].numpy(), md(xp)[0].numpy()
+        md.eval()
+        c, d = md(xp)[0].numpy(), md(xp)[0].numpy()
+    assert not np.allclose(a, b)
+    np.testing.assert_array_equal(c, d)
+
+
 def test_gpt_init_and_config():
     pydl.manual_seed(0)
     m = M.GPT(vocab_size=300, block_size=32, n_layer=6, n_head=4, n_embd=64)
