@@ -2,6 +2,7 @@
 
 Classifiers: mlp, lenet, alexnet, vgg11, vgg16, resnet18, resnet20, googlenet.
 Generative: autoencoder, conv-autoencoder (``--noise`` for denoising), gan (DCGAN).
+Language models: gpt, bert (``python -m pydl.train gpt --help``; pydl/train_lm.py).
 Practice: ``--search N`` runs a random hyper-parameter search (lr, weight decay, width) on the
 validation split first; ``transfer`` trains a backbone on digits 0-4, then a new head for 5-9 with the
 backbone frozen (feature extraction), then fine-tunes everything.
@@ -326,6 +327,12 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="output folder (default: runs/<model>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    # --- language models (gpt, bert: pydl/train_lm.py, with options of their own) ---
+    lm_argv = list(sys.argv[1:] if argv is None else argv)
+    if lm_argv and lm_argv[0] in ("gpt", "bert"):
+        from .train_lm import main as lm_main
+        return lm_main(lm_argv)
+    # --- end language models ---
     args = p.parse_args(argv)
     if args.device != "cpu":
         raise SystemExit(f"--device {args.device}: pydl's CUDA kernels are validated through the emulator but "

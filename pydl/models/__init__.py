@@ -12,3 +12,8 @@ from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet20_cifar, re
 from .inception import GoogLeNet, Inception, InceptionAux  # noqa: F401
 from .autoencoder import ConvAutoencoder, DenseAutoencoder  # noqa: F401
 from .gan import Discriminator, Generator, dcgan_init_, gan_train_step  # noqa: F401
+# --- language models (GPT, BERT) ---
+from .gpt import GPT, GPTConfig  # noqa: F401,E402
+from .bert import (  # noqa: F401,E402
+    BertConfig, BertForMaskedLM, BertForPreTraining, BertForSequenceClassification, BertModel,
+)

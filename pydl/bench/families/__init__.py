@@ -15,3 +15,5 @@ from . import rnn  # noqa: F401
 from . import embedding  # noqa: F401,E402
 from . import dropout  # noqa: F401,E402
 from . import lrn  # noqa: F401,E402
+# --- language models (gpt) ---
+from . import lm  # noqa: F401
