@@ -24,7 +24,7 @@ import pydl
 
 SEQ_MODELS = ("lstm", "seq2seq", "transformer", "word2vec")
 # epochs, lr, batch size: each default finishes in a few minutes on two cores
-SEQ_DEFAULTS = {"lstm": (2, 3e-3, 32), "seq2seq": (3, 3e-3, 64), "transformer": (5, 1e-3, 64),
+SEQ_DEFAULTS = {"lstm": (3, 6e-3, 32), "seq2seq": (3, 3e-3, 64), "transformer": (5, 1e-3, 64),
                 "word2vec": (3, 3e-3, 1024)}
 
 

@@ -375,9 +375,15 @@ def test_transformer_causal_and_padding_masks():
     out2 = pm(pydl.tensor(src), pydl.tensor(tin2)).detach().numpy()
     np.testing.assert_allclose(out2[:, :3], base[:, :3], rtol=1e-12, atol=1e-12)
     assert np.abs(out2[:, 3:] - base[:, 3:]).max() > 1e-6
-    # extra source padding changes nothing but positions: with all sources padded by one more column on
-    # the right of the pad block... simplest invariant: the pad token's embedding row is never used
-    assert pm.src_embed.weight.detach().numpy()[S2S.PAD].any() == False  # noqa: E712  (padding_idx row is zero)
+    # extra target padding on the right changes no logit of the real positions (padding + causal masks)
+    tin3 = np.concatenate([tin, np.full((len(tin), 2), S2S.PAD)], 1)
+    out3 = pm(pydl.tensor(src), pydl.tensor(tin3)).detach().numpy()
+    real = tin != S2S.PAD
+    np.testing.assert_allclose(out3[:, :tin.shape[1]][real], base[real], rtol=1e-12, atol=1e-12)
+    # the <pad> embedding row (zeroed after the N(0, 1/d) init) stays zero and gets no gradient
+    assert not pm.src_embed.weight.detach().numpy()[S2S.PAD].any()
+    S2S.seq2seq_loss(pm(pydl.tensor(src), pydl.tensor(tin)), pydl.tensor(data["tgt_out"])).backward()
+    assert not pm.src_embed.weight.grad.numpy()[S2S.PAD].any()
     with pytest.raises(ValueError, match="max_len"):
         TS.PositionalEncoding(8, max_len=4)(pydl.zeros(1, 5, 8))
 
@@ -512,3 +518,17 @@ def test_word2vec_finds_planted_neighbours():
                 hits += sum(n[:2] == w[:2] for n in near)
         assert hits >= 0.95 * 32 * 3, (kind, hits)
         assert wv.doesnt_match(topics[0][:3] + [topics[5][0]]) == topics[5][0]
+
+
+def test_train_command_word2vec(tmp_path):
+    import json
+
+    from pydl import train
+    res = train.main(["word2vec", "--epochs", "1", "--width", "0.1", "--quiet", "--out", str(tmp_path)])
+    assert res["model"] == "word2vec" and math.isfinite(res["final_loss"])
+    state = pydl.load(str(tmp_path / "last.safetensors"))
+    assert state["model"]["in_embed.weight"].shape == (len(state["vocab"]), 10)
+    with open(tmp_path / "metrics.json") as f:
+        assert json.load(f)["variant"] == "skipgram"
+    with pytest.raises(SystemExit):
+        train.main(["word2vec", "--epochs", "0"])

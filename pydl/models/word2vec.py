@@ -188,8 +188,8 @@ def train_word2vec(ids, counts, model="skipgram", dim=100, window=5, negatives=5
     """Train skip-gram or CBOW on the id stream; returns (model, History of mean epoch losses).
 
     Examples are redrawn every epoch (new subsampling and window radii), shuffled, and fed in batches
-    with ``negatives`` noise words per example; optimiser: SparseAdam-like plain Adam on the dense
-    embedding gradients (the tables are small here)."""
+    with ``negatives`` noise words per example. Optimiser: Adam on the dense embedding gradients
+    (pydl has no sparse gradients; the tables here are small, ~1300 x 100)."""
     from .. import optim
     from ..training import History, progress
     if model not in ("skipgram", "cbow"):
