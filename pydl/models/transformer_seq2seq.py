@@ -71,7 +71,8 @@ class TransformerSeq2Seq(nn.Module):
         with no_grad():
             for emb in (self.src_embed, self.tgt_embed):
                 emb.weight.normal_(0.0, d_model ** -0.5)
-                emb.weight[pad_idx].zero_()
+                if pad_idx is not None:
+                    emb.weight[pad_idx].zero_()
 
     def causal_mask(self, T, dtype):
         return nn.Transformer.generate_square_subsequent_mask(T, dtype=dtype)
