@@ -24,6 +24,16 @@ from pydl.models import transformer_seq2seq as TS
 from pydl.models import word2vec as W2V
 
 RTOL, ATOL = 1e-9, 1e-11
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one OpenMP thread is faster than two, and avoids the spin-wait
+    slowdown of OpenMP's default wait policy when the machine is oversubscribed (5x seen)."""
+    n = pydl.get_num_threads()
+    pydl.set_num_threads(1)
+    yield
+    pydl.set_num_threads(n)
 F64 = pydl.float64
 
 
