@@ -3,6 +3,8 @@
 Classifiers: mlp, lenet, alexnet, vgg11, vgg16, resnet18, resnet20, googlenet.
 Generative: autoencoder, conv-autoencoder (``--noise`` for denoising), gan (DCGAN).
 Language models: gpt, bert (``python -m pydl.train gpt --help``; pydl/train_lm.py).
+Sequence: lstm (character language model), seq2seq (LSTM + attention), transformer, word2vec; see
+pydl/train_seq.py for their data, options and metrics.
 Practice: ``--search N`` runs a random hyper-parameter search (lr, weight decay, width) on the
 validation split first; ``transfer`` trains a backbone on digits 0-4, then a new head for 5-9 with the
 backbone frozen (feature extraction), then fine-tunes everything.
@@ -35,6 +37,9 @@ DEFAULTS = {  # epochs, lr, batch size: small enough to run on two cores in minu
     "autoencoder": (20, 2e-3, 64), "conv-autoencoder": (15, 2e-3, 64), "gan": (10, 2e-4, 64),
     "transfer": (8, 2e-3, 64),
 }
+# --- sequence models (lmseq): lstm, seq2seq, transformer, word2vec; their tasks live in train_seq.py ---
+from .train_seq import SEQ_DEFAULTS, SEQ_MODELS  # noqa: E402
+DEFAULTS.update(SEQ_DEFAULTS)
 
 
 # ----------------------------------------------------------------------------- data
@@ -309,7 +314,7 @@ def train_transfer(args, out):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m pydl.train", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", choices=CLASSIFIERS + GENERATIVE + ("transfer",))
+    p.add_argument("model", choices=CLASSIFIERS + GENERATIVE + ("transfer",) + SEQ_MODELS + ("gpt", "bert"))
     p.add_argument("--data", default="auto", choices=["auto", "mnist5k", "digits", "spirals"])
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
@@ -333,6 +338,8 @@ def main(argv=None):
         from .train_lm import main as lm_main
         return lm_main(lm_argv)
     # --- end language models ---
+    from . import train_seq  # --- sequence models (lmseq) ---
+    train_seq.add_arguments(p)
     args = p.parse_args(argv)
     if args.device != "cpu":
         raise SystemExit(f"--device {args.device}: pydl's CUDA kernels are validated through the emulator but "
@@ -354,6 +361,9 @@ def main(argv=None):
         result = train_autoencoder(args, out)
     elif args.model == "gan":
         result = train_gan(args, out)
+    elif args.model in SEQ_MODELS:  # --- sequence models (lmseq) ---
+        from . import train_seq
+        result = train_seq.run(args, out)
     else:
         result = train_transfer(args, out)
     if "history" in result:
