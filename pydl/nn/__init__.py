@@ -1,6 +1,7 @@
-"""Neural-network building blocks, as torch.nn: Module and containers, layers,
-activations, Parameter, init, functional, utils. Layers that need the conv /
-pool / norm / softmax / attention kernels arrive with those kernels."""
+"""Neural-network building blocks, as torch.nn: Module and containers, linear / conv / pooling /
+normalization / dropout / embedding layers, activations, losses, attention and transformer layers,
+recurrent layers, Parameter, init, functional, utils. Names, arguments, parameter names and default
+initialisation follow torch.nn, so state_dicts move between the two libraries."""
 from . import functional  # noqa: F401
 from . import init  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
