@@ -125,6 +125,8 @@ def build_classifier(name, channels, size, classes, width=1.0):
 def image_size_for(name, data):
     if name == "mlp" or data == "spirals":
         return None
+    if name.startswith("vgg"):
+        return 32  # five 2x2 max pools: 28 px would reach 0x0, so MNIST is zero-padded to 32
     return 28 if data == "mnist5k" else 32  # digits are upscaled 8 → 32
 
 

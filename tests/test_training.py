@@ -156,3 +156,16 @@ def test_lfw_faces_loader_and_generative_commands(tmp_path):
     r = train.main(["conv-autoencoder", "--data", "faces", "--epochs", "2", "--quiet", "--out",
                     str(tmp_path / "ae")])
     assert r["test_mse"] < r["baseline_mse"] * 2  # two epochs: finite and in the baseline's range
+
+
+def test_image_sizes_fit_every_classifier():
+    """Each classifier of the train command accepts the size its data is brought to (VGG's five pools
+    need 32 px: 28 would shrink to 0x0)."""
+    from pydl import train
+    for name in ("lenet", "alexnet", "vgg11", "vgg16", "resnet18", "resnet20", "googlenet"):
+        for data in ("mnist5k", "digits"):
+            size = train.image_size_for(name, data)
+            model = train.build_classifier(name, 1, size, 10, width=0.25)
+            model.eval()
+            with pydl.no_grad():
+                assert tuple(model(pydl.zeros(1, 1, size, size)).shape) == (1, 10), (name, data)
